@@ -106,4 +106,58 @@ FX_INLINE double fx_exp(double x)
     return y;
 }
 
+/*
+ * exp for x <= 0 (and NaN), the only arguments a log-sum-exp shifted by the
+ * row max produces: no upper clamp, and 2^n (n <= 0, n >= -126 / -1022 after
+ * the lower clamp) is one normal number, so the scale is one multiply.
+ * About a fifth fewer instructions than fx_expf / fx_exp in the hot loops.
+ */
+FX_INLINE float fx_expf_neg(float x)
+{
+    const float lo = -87.33654f;
+    const float magic = 12582912.0f;
+    float xc = x < lo ? lo : x;
+    float t = xc * 1.44269504088896341f + magic;
+    float n = t - magic;
+    int32_t ni = (int32_t)(fx_f_to_bits(t) - fx_f_to_bits(magic));
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    float y = p * fx_bits_to_f((uint32_t)(ni + 127) << 23);
+    return x < lo ? 0.0f : y;
+}
+
+FX_INLINE double fx_exp_neg(double x)
+{
+    const double lo = -708.3964185322641;
+    const double magic = 6755399441055744.0;
+    double xc = x < lo ? lo : x;
+    double t = xc * 1.4426950408889634 + magic;
+    double n = t - magic;
+    int64_t ni = (int64_t)(fx_d_to_bits(t) - fx_d_to_bits(magic));
+    double r = xc - n * 6.93145751953125e-1;
+    r = r - n * 1.42860682030941723212e-6;
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r * r + r + 1.0;
+    double y = p * fx_bits_to_d((uint64_t)(ni + 1023) << 52);
+    return x < lo ? 0.0 : y;
+}
+
 #endif /* FX_MATH_H */

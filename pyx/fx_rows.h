@@ -4,7 +4,8 @@
  *
  * A row is a contiguous run of n values; the Cython loops in pyx/ hand
  * rows to these functions and split rows (or, for very long rows, pieces of
- * a row) between OpenMP threads.
+ * a row) between OpenMP threads.  FX_EXP is the x <= 0 exp: every exp here
+ * is of a value minus the row's max or log-sum-exp.
  */
 #ifndef FX_ROWS_H
 #define FX_ROWS_H
@@ -18,7 +19,7 @@
 #define FX_T float
 #define FX_SUF f
 #define FX_LANES 16
-#define FX_EXP fx_expf
+#define FX_EXP fx_expf_neg
 #include "fx_rows_impl.h"
 #undef FX_T
 #undef FX_SUF
@@ -28,7 +29,7 @@
 #define FX_T double
 #define FX_SUF d
 #define FX_LANES 8
-#define FX_EXP fx_exp
+#define FX_EXP fx_exp_neg
 #include "fx_rows_impl.h"
 #undef FX_T
 #undef FX_SUF

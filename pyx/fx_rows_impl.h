@@ -13,20 +13,18 @@
 #define FX_CAT(a, b) FX_CAT_(a, b)
 #define FX_FN(name) FX_CAT(name, FX_SUF)
 
-/* max of x[0:n]; NaNs are skipped here (they poison the sum instead) */
+/* max of x[0:n]; NaNs are skipped here (they poison the sum instead).
+   A max reduction gives the same result in any order, so letting the
+   compiler reorder it (omp simd, -fopenmp-simd) is exact; without that
+   pragma gcc refuses to vectorize a float max unless -ffinite-math-only. */
 FX_INLINE FX_T FX_FN(fx_chunk_max)(const FX_T *x, Py_ssize_t n)
 {
-    FX_T acc[FX_LANES];
-    Py_ssize_t j = 0, l;
-    for (l = 0; l < FX_LANES; l++) acc[l] = -INFINITY;
-    for (; j + FX_LANES <= n; j += FX_LANES)
-        for (l = 0; l < FX_LANES; l++)
-            acc[l] = x[j + l] > acc[l] ? x[j + l] : acc[l];
-    for (; j < n; j++)
-        acc[0] = x[j] > acc[0] ? x[j] : acc[0];
-    for (l = 1; l < FX_LANES; l++)
-        acc[0] = acc[l] > acc[0] ? acc[l] : acc[0];
-    return acc[0];
+    FX_T m = -INFINITY;
+    Py_ssize_t j;
+#pragma omp simd reduction(max:m)
+    for (j = 0; j < n; j++)
+        m = x[j] > m ? x[j] : m;
+    return m;
 }
 
 /* sum of exp(x[j] - shift) over x[0:n], in the row's precision per lane;
