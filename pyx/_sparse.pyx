@@ -28,7 +28,8 @@ from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
 from libc.math cimport log, NAN
 
-from fx_rows cimport row_lse_partial, row_sum, row_softmax, row_log_softmax, fx_lse_merge
+from fx_rows cimport (row_lse_partial, row_sum, row_softmax, row_log_softmax, fx_lse_merge,
+                      fx_expf, fx_exp, fx_expf_neg, fx_exp_neg)
 
 ctypedef fused index_t:
     int
@@ -95,7 +96,7 @@ cdef double sparse_row(const floating *x,          # IN  one contiguous row of l
     grad_j = scale * [(1 - eps) w_t + eps / C * W] softmax_j
              - scale * (1 - eps) w_t [j == t] - scale * eps / C * w_j
     """
-    cdef double row_max, sum_exp, log_sum, lse, w_target, loss, coef
+    cdef double row_max, sum_exp, log_sum, w_target, loss, coef
     cdef double smooth_mass = smoothing / n_classes
     cdef Py_ssize_t j
     if label < 0 or label >= n_classes:
@@ -105,17 +106,18 @@ cdef double sparse_row(const floating *x,          # IN  one contiguous row of l
         return NAN
     row_lse_partial(x, n_classes, &row_max, &sum_exp)
     log_sum = log(sum_exp)
-    lse = row_max + log_sum
     w_target = weight[label] if weight != NULL else 1.0
-    loss = (1.0 - smoothing) * w_target * (lse - x[label])
+    # lse - x_t as (max - x_t) + log_sum: exact when the logits are huge and
+    # close together, where max + log_sum would absorb log_sum
+    loss = (1.0 - smoothing) * w_target * ((row_max - x[label]) + log_sum)
     if smoothing != 0.0:
         if weight != NULL:
             coef = 0.0
             for j in range(n_classes):
-                coef = coef + weight[j] * (lse - x[j])
+                coef = coef + weight[j] * ((row_max - x[j]) + log_sum)
             loss = loss + smooth_mass * coef
         else:
-            loss = loss + smoothing * (lse - row_sum(x, n_classes) / n_classes)
+            loss = loss + smoothing * ((row_max - row_sum(x, n_classes) / n_classes) + log_sum)
     if grad != NULL:
         coef = (1.0 - smoothing) * w_target + smooth_mass * weight_sum
         row_softmax(x, n_classes, grad, row_max, log_sum, grad_scale * coef)
@@ -198,7 +200,7 @@ cdef double sparse_row_split(const floating[:, :] logits, Py_ssize_t row, long l
     cdef Py_ssize_t part, start, stop, j
     cdef double maxes[256]
     cdef double sums[256]
-    cdef double row_max, sum_exp, log_sum, lse, total, w_target, coef
+    cdef double row_max, sum_exp, log_sum, total, w_target, coef
     cdef double smooth_mass = smoothing / n_classes
     cdef const floating *x = &logits[row, 0]
     cdef bint want_grad = grad is not None
@@ -224,11 +226,10 @@ cdef double sparse_row_split(const floating[:, :] logits, Py_ssize_t row, long l
         for part in range(1, n_threads):
             fx_lse_merge(&row_max, &sum_exp, maxes[part], sums[part])
         log_sum = log(sum_exp)
-        lse = row_max + log_sum
         w_target = weight[label] if weight != NULL else 1.0
-        total = (1.0 - smoothing) * w_target * (lse - x[label])
+        total = (1.0 - smoothing) * w_target * ((row_max - x[label]) + log_sum)
         if smoothing != 0.0:
-            total = total + smoothing * (lse - row_sum(x, n_classes) / n_classes)
+            total = total + smoothing * ((row_max - row_sum(x, n_classes) / n_classes) + log_sum)
         if want_grad:
             coef = (1.0 - smoothing) * w_target + smooth_mass * weight_sum
             for part in prange(n_threads, num_threads=n_threads, schedule='static'):
@@ -263,3 +264,17 @@ def logsumexp_rows(const floating[:, :] x,          # IN  (n_rows, n_classes)
                 p = tmp
             row_lse_partial(p, n_classes, &row_max, &sum_exp)
             lse[row] = <floating>(row_max + log(sum_exp))
+
+
+def exp_values(const floating[::1] x,     # IN
+               floating[::1] out,         # OUT
+               bint nonpositive):
+    """out = exp(x) with the vectorized exp the kernels use (the x <= 0
+    variant when `nonpositive`); for the accuracy tests."""
+    cdef Py_ssize_t j
+    with nogil:
+        for j in range(x.shape[0]):
+            if floating is float:
+                out[j] = fx_expf_neg(x[j]) if nonpositive else fx_expf(x[j])
+            else:
+                out[j] = fx_exp_neg(x[j]) if nonpositive else fx_exp(x[j])

@@ -14,6 +14,8 @@ cdef extern from "fx_rows.h" nogil:
     void fx_lse_merge(double *max, double *sum, double other_max, double other_sum)
     float fx_expf(float x)
     double fx_exp(double x)
+    float fx_expf_neg(float x)
+    double fx_exp_neg(double x)
 
 
 cdef inline void row_lse_partial(const floating *x, Py_ssize_t n, double *max_out, double *sum_out) noexcept nogil:

@@ -15,7 +15,7 @@ def config():
         "compiler": _cpu.compiler(),
         "isa": _dispatch.LEVEL,
         "simd_width_bits": SIMD_WIDTH_BITS[_dispatch.LEVEL],
-        "isa_supported": [level for level in _cpu.supported_isas() if level in _dispatch._built_levels()],
+        "isa_supported": _dispatch.supported_levels(),
     }
 
 

@@ -1,20 +1,27 @@
-"""Picks, once at import, the instruction-set level of the compiled kernels.
+"""Picks the instruction-set level of the compiled kernels, once at import.
 
 setup.py builds each kernel module once per level (fastxent._sparse_avx512,
 _sparse_avx2, _sparse_baseline on x86-64; only _baseline elsewhere).  The best
 level the CPU and OS support is used; FASTXENT_ISA=baseline|avx2|avx512 forces a
 lower one (asking for a level the CPU lacks raises, rather than crashing with an
-illegal instruction later).
+illegal instruction later).  The Python API reaches the kernels through
+`kernels.<name>`, looked up at call time, so the tests can run every level.
 """
 import importlib
 import os
+import types
 
 from . import _cpu
 
 LEVELS = ("avx512", "avx2", "baseline")
+# the per-level kernel modules, by the attribute name the API uses
+MODULES = {"sparse": "_sparse"}
+
+kernels = types.SimpleNamespace()
+LEVEL = None
 
 
-def _built_levels():
+def built_levels():
     """Levels whose modules exist in this install, best first."""
     found = []
     for level in LEVELS:
@@ -26,22 +33,26 @@ def _built_levels():
     return found
 
 
-def choose_level(requested=None):
-    supported = [level for level in _cpu.supported_isas() if level in _built_levels()]
-    if requested is None:
-        return supported[0]
-    if requested not in LEVELS:
-        raise ValueError(f"FASTXENT_ISA must be one of {', '.join(LEVELS)}, got {requested!r}")
-    if requested not in supported:
-        raise ValueError(f"FASTXENT_ISA={requested} is not available here: this CPU and build "
+def supported_levels():
+    """Levels built here that this CPU can run, best first."""
+    built = built_levels()
+    return [level for level in _cpu.supported_isas() if level in built]
+
+
+def use_level(level=None):
+    """Point `kernels` at the modules built for `level` (None: the best)."""
+    global LEVEL
+    supported = supported_levels()
+    if level is None:
+        level = supported[0]
+    elif level not in LEVELS:
+        raise ValueError(f"FASTXENT_ISA must be one of {', '.join(LEVELS)}, got {level!r}")
+    elif level not in supported:
+        raise ValueError(f"FASTXENT_ISA={level} is not available here: this CPU and build "
                          f"support {', '.join(supported)}")
-    return requested
+    for attr, module in MODULES.items():
+        setattr(kernels, attr, importlib.import_module(f"fastxent.{module}_{level}"))
+    LEVEL = level
 
 
-def load(module, level):
-    """The kernel module `module` (for example "_sparse") compiled for `level`."""
-    return importlib.import_module(f"fastxent.{module}_{level}")
-
-
-LEVEL = choose_level(os.environ.get("FASTXENT_ISA") or None)
-sparse = load("_sparse", LEVEL)
+use_level(os.environ.get("FASTXENT_ISA") or None)

@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from ._dispatch import kernels
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 REDUCTIONS = ("none", "sum", "mean")
 
@@ -46,8 +48,6 @@ def labels_1d(labels, n_rows, n_classes, ignore_index, name="labels"):
 
     Returns (labels, number of rows not ignored).
     """
-    from ._dispatch import sparse
-
     y = np.asarray(labels)
     if y.dtype.kind not in "iu":
         raise TypeError(f"{name} must be an integer array, got {y.dtype}")
@@ -62,7 +62,7 @@ def labels_1d(labels, n_rows, n_classes, ignore_index, name="labels"):
         y = np.ascontiguousarray(y, dtype=np.int64)   # O(rows)
     has_ignore = ignore_index is not None
     ignore = check_ignore_index(ignore_index)
-    bad_row, n_valid = sparse.check_labels(y, n_classes, has_ignore, ignore)
+    bad_row, n_valid = kernels.sparse.check_labels(y, n_classes, has_ignore, ignore)
     if bad_row >= 0:
         raise ValueError(f"{name}[{bad_row}] = {int(np.asarray(labels)[bad_row])} is outside "
                          f"[0, {n_classes})" + ("" if not has_ignore else

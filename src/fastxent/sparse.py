@@ -5,7 +5,7 @@ import numpy as np
 
 from . import _threads
 from . import _validate as v
-from ._dispatch import sparse as _kernels
+from ._dispatch import kernels
 
 
 def sparse_softmax_cross_entropy_with_logits(labels, logits, *, reduction="none", ignore_index=None,
@@ -78,7 +78,7 @@ def _sparse_xent(labels, logits, reduction, ignore_index, class_weight, label_sm
 
     rows = np.empty(n_rows, dtype=np.float64)
     scratch = v.row_scratch((x, grad), threads, n_classes, x.dtype)
-    _kernels.sparse_xent(x, y, ignore_index is not None, v.check_ignore_index(ignore_index), weight,
+    kernels.sparse.sparse_xent(x, y, ignore_index is not None, v.check_ignore_index(ignore_index), weight,
                          smoothing, rows, grad, grad_scale, scratch, threads)
     return reduce_rows(rows, reduction, denominator, x.dtype), grad
 
