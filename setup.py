@@ -13,6 +13,9 @@ Environment:
   FASTXENT_NO_OPENMP=1     build without OpenMP (serial kernels)
   FASTXENT_NATIVE=1        add -march=native (local builds only: the result
                            does not run on older CPUs)
+  FASTXENT_BUILD_LEVELS=baseline,avx512
+                           build only those levels (faster development builds;
+                           baseline is always built)
   FASTXENT_SANITIZE=address,undefined
                            build with those sanitizers (-O1, frame pointers)
 """
@@ -133,6 +136,9 @@ def kernel_extensions():
     from Cython.Build import cythonize
 
     levels = ["baseline", "avx2", "avx512"] if targets_x86() else ["baseline"]
+    wanted = os.environ.get("FASTXENT_BUILD_LEVELS", "").strip()
+    if wanted:
+        levels = [level for level in levels if level == "baseline" or level in wanted.split(",")]
     names = sorted(p.stem for p in PYX.glob("_*.pyx"))
     plain = [Extension(f"fastxent.{name}", [f"pyx/{name}.pyx"], include_dirs=["pyx"]) for name in names]
     cythonized = cythonize(plain, language_level=3,
