@@ -142,6 +142,7 @@ def sparse_xent(const floating[:, :] logits,        # IN  (n_rows, n_classes), a
                 double grad_scale,
                 floating[:, ::1] scratch,           # (n_threads, n_classes) if a stride is not 1, else None
                 int n_threads):
+    """Fill `loss` (and `grad` when given); return the sum of `loss`."""
     cdef Py_ssize_t n_rows = logits.shape[0], n_classes = logits.shape[1]
     cdef Py_ssize_t x_stride = logits.strides[1] // sizeof(floating) if n_classes > 1 else 1
     cdef Py_ssize_t g_stride = 1
@@ -153,7 +154,7 @@ def sparse_xent(const floating[:, :] logits,        # IN  (n_rows, n_classes), a
     cdef floating *g
     cdef floating *tmp
     if n_rows == 0 or n_classes == 0:
-        return
+        return 0.0
     if want_grad and n_classes > 1:
         g_stride = grad.strides[1] // sizeof(floating)
     if class_weight is not None:
@@ -165,7 +166,7 @@ def sparse_xent(const floating[:, :] logits,        # IN  (n_rows, n_classes), a
         for row in range(n_rows):
             loss[row] = sparse_row_split(logits, row, labels[row], has_ignore, ignore_index,
                                          weight, weight_sum, smoothing, grad, grad_scale, n_threads)
-        return
+        return sum_rows(loss)
     with nogil, parallel(num_threads=n_threads):
         tmp = NULL
         if scratch is not None:
@@ -187,6 +188,16 @@ def sparse_xent(const floating[:, :] logits,        # IN  (n_rows, n_classes), a
                                    smoothing, g, grad_scale)
             if g == tmp and want_grad:
                 scatter(tmp, n_classes, &grad[row, 0], g_stride)
+    return sum_rows(loss)
+
+
+cdef double sum_rows(const double[::1] loss) noexcept:
+    """Serial sum of the per-row losses: the same for any thread count."""
+    cdef double total = 0.0
+    cdef Py_ssize_t row
+    for row in range(loss.shape[0]):
+        total += loss[row]
+    return total
 
 
 cdef double sparse_row_split(const floating[:, :] logits, Py_ssize_t row, long long label,

@@ -3,9 +3,9 @@ import numbers
 
 from . import _cpu
 
-# Below this many logits a call runs on one thread: an OpenMP team costs a few
-# microseconds to wake, more than the whole computation.
-SERIAL_BELOW = 1 << 15
+# Below this many values a call runs on one thread: waking an OpenMP team
+# costs a few microseconds, more than the work it would share.
+SERIAL_BELOW = 1 << 13
 
 
 def default_threads():
@@ -14,18 +14,14 @@ def default_threads():
 
 
 def resolve(n_threads, work=None):
-    """n_threads=None -> OpenMP's default; a positive int is used as given.
-
-    `work` is the number of values the call touches; small calls run serially.
-    """
-    if n_threads is None:
-        n = default_threads()
-    elif isinstance(n_threads, numbers.Integral) and not isinstance(n_threads, bool):
+    """n_threads=None -> OpenMP's default; a positive int is used as given,
+    except that calls touching fewer than SERIAL_BELOW values (`work`) run
+    on one thread."""
+    if n_threads is not None:
+        if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
+            raise TypeError(f"n_threads must be a positive integer or None, got {type(n_threads).__name__}")
         if n_threads < 1:
             raise ValueError(f"n_threads must be a positive integer or None, got {n_threads}")
-        n = int(n_threads)
-    else:
-        raise TypeError(f"n_threads must be a positive integer or None, got {type(n_threads).__name__}")
     if work is not None and work < SERIAL_BELOW:
         return 1
-    return n
+    return default_threads() if n_threads is None else int(n_threads)

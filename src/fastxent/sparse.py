@@ -78,20 +78,17 @@ def _sparse_xent(labels, logits, reduction, ignore_index, class_weight, label_sm
 
     rows = np.empty(n_rows, dtype=np.float64)
     scratch = v.row_scratch((x, grad), threads, n_classes, x.dtype)
-    kernels.sparse.sparse_xent(x, y, ignore_index is not None, v.check_ignore_index(ignore_index), weight,
-                         smoothing, rows, grad, grad_scale, scratch, threads)
-    return reduce_rows(rows, reduction, denominator, x.dtype), grad
+    total = kernels.sparse.sparse_xent(x, y, ignore_index is not None, v.check_ignore_index(ignore_index),
+                                       weight, smoothing, rows, grad, grad_scale, scratch, threads)
+    return reduce_rows(rows, total, reduction, denominator, x.dtype), grad
 
 
-def reduce_rows(rows, reduction, denominator, dtype):
-    """Per-row float64 losses -> the requested reduction in `dtype`.
-
-    The sum is numpy's pairwise sum in float64: the same result for any
-    thread count.  A mean over nothing (all rows ignored) is 0.
-    """
+def reduce_rows(rows, total, reduction, denominator, dtype):
+    """Per-row float64 losses and their float64 sum (summed serially by the
+    kernel: the same for any thread count) -> the reduction in `dtype`.
+    A mean over nothing (all rows ignored) is 0."""
     if reduction == "none":
         return rows.astype(dtype)
-    total = float(np.sum(rows))
     if reduction == "sum":
         return dtype.type(total)
     return dtype.type(total / denominator if denominator != 0 else 0.0)
