@@ -108,13 +108,17 @@ FX_INLINE double fx_exp(double x)
 
 /*
  * exp for x <= 0 (and NaN), the only arguments a log-sum-exp shifted by the
- * row max produces: no upper clamp, and 2^n (n <= 0, n >= -126 / -1022 after
- * the lower clamp) is one normal number, so the scale is one multiply.
- * About a fifth fewer instructions than fx_expf / fx_exp in the hot loops.
+ * row max produces: no upper clamp, and 2^n (0 >= n >= -127 / -1023 after
+ * the lower clamp) is one number built in the exponent bits, so the scale is
+ * one multiply and there are no selects after it: a quarter fewer
+ * instructions than fx_expf / fx_exp in the hot loops.
  */
 FX_INLINE float fx_expf_neg(float x)
 {
-    const float lo = -87.33654f;
+    /* Clamped at -88, n bottoms out at -127 where the exponent field of the
+       scale is 0: the scale is +0.0 and exp(-inf) = 0 exactly, without a
+       final select.  (Results below ~1.2e-38 become 0.) */
+    const float lo = -88.0f;
     const float magic = 12582912.0f;
     float xc = x < lo ? lo : x;
     float t = xc * 1.44269504088896341f + magic;
@@ -129,13 +133,12 @@ FX_INLINE float fx_expf_neg(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    float y = p * fx_bits_to_f((uint32_t)(ni + 127) << 23);
-    return x < lo ? 0.0f : y;
+    return p * fx_bits_to_f((uint32_t)(ni + 127) << 23);
 }
 
 FX_INLINE double fx_exp_neg(double x)
 {
-    const double lo = -708.3964185322641;
+    const double lo = -709.0;   /* n bottoms out at -1023: scale +0.0, as above */
     const double magic = 6755399441055744.0;
     double xc = x < lo ? lo : x;
     double t = xc * 1.4426950408889634 + magic;
@@ -156,8 +159,7 @@ FX_INLINE double fx_exp_neg(double x)
     p = p * r + 1.0 / 6.0;
     p = p * r + 0.5;
     p = p * r * r + r + 1.0;
-    double y = p * fx_bits_to_d((uint64_t)(ni + 1023) << 52);
-    return x < lo ? 0.0 : y;
+    return p * fx_bits_to_d((uint64_t)(ni + 1023) << 52);
 }
 
 #endif /* FX_MATH_H */
