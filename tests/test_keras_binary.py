@@ -111,7 +111,8 @@ def test_focal_from_logits_is_exact_for_large_logits(dtype, big):
     got = fx.binary_focal_crossentropy(targets, logits, from_logits=True, axis=0)
     expected = ref.focal(targets, logits.astype(np.float64), from_logits=True)[0]
     np.testing.assert_allclose(got, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
-    if big < 1000:   # a tiny exact loss, where sigmoid-then-clip gives (1e-7)^2 * 16 = 1.6e-13
+    assert got[3] == pytest.approx(big, rel=1e-6)   # Keras: -log(1e-7) = 16.12, the clip
+    if big < 1000:   # a tiny exact loss, where Keras' sigmoid-then-clip gives 0
         assert 0 < got[0] < 1e-25
 
 
