@@ -31,7 +31,7 @@ def make(rng, shape, dtype, from_logits, scale=2.0):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(16,), (12, 5), (3, 4, 6)])
+@pytest.mark.parametrize("shape", [(16,), (1,), (12, 5), (3, 4, 6), (40, 1), (5, 6, 1)])
 @pytest.mark.parametrize("from_logits", [False, True])
 @pytest.mark.parametrize("smoothing", [0.0, 0.2])
 def test_binary_crossentropy_matches_keras(isa, rng, dtype, shape, from_logits, smoothing):
@@ -179,6 +179,15 @@ def test_strided_in_place_and_threads(rng, n_threads):
     assert grad is view_x
     np.testing.assert_allclose(losses, expected_loss, rtol=2e-5, atol=2e-6)
     np.testing.assert_allclose(view_x, expected_grad, rtol=2e-5, atol=2e-7)
+    # a last axis of one, strided: the element-wise path
+    targets, probs = make(rng, (50, 3), np.float32, False)
+    losses, grad = fx.binary_crossentropy_and_grad(targets[::2, 1:2], probs[::2, 1:2], n_threads=n_threads)
+    expected_loss, expected_grad = ref.bce(targets[::2, 1:2], probs[::2, 1:2])
+    assert losses.shape == (25,)
+    np.testing.assert_allclose(losses, expected_loss[:, 0], rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(grad, expected_grad, rtol=2e-5, atol=2e-6)
+    focal = fx.binary_focal_crossentropy(targets[::2, 1:2], probs[::2, 1:2], n_threads=n_threads)
+    np.testing.assert_allclose(focal, ref.focal(targets[::2, 1:2], probs[::2, 1:2])[:, 0], rtol=2e-5, atol=2e-6)
 
 
 def test_empty_axis_gives_nan_as_keras():

@@ -52,9 +52,9 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
 
     def kernel(views, row_sums, scratch, threads):
         kernels.sigmoid.binary_focal(views[0], views[1], keep, shift, gamma, alpha, balance, bool(from_logits),
-                                     None, row_sums, scratch, threads)
+                                     views[-1], row_sums, scratch, threads)
 
-    return _per_sample(ew.run(kernel, [x, t], x.shape, True, n_threads, x.dtype), x)
+    return _per_sample(kernel, [x, t], n_threads)
 
 
 def _prepare(y_true, y_pred, label_smoothing, axis):
@@ -72,7 +72,18 @@ def last(a, axis):
     return None if a is None else np.moveaxis(a, axis, -1)
 
 
-def _per_sample(row_sums, x):
+def _per_sample(kernel, arrays, n_threads):
+    """The mean over the last axis of the element-wise losses that
+    kernel(views + [loss view or None], ...) computes."""
+    x = arrays[0]
+    if x.shape[-1] == 1:
+        # one element per sample: the element-wise losses are the result, and
+        # the arrays are walked flat (rows of one element would cost a call each)
+        losses = np.empty(x.shape[:-1], dtype=x.dtype)
+        ew.run(kernel, [None if a is None else a[..., 0] for a in arrays] + [losses], losses.shape, False,
+               n_threads, x.dtype)
+        return losses
+    row_sums = ew.run(kernel, arrays + [None], x.shape, True, n_threads, x.dtype)
     with np.errstate(invalid="ignore", divide="ignore"):   # an empty axis gives NaN, as Keras
         means = row_sums / x.shape[-1]
     return means.astype(x.dtype).reshape(x.shape[:-1])
@@ -86,13 +97,13 @@ def _binary(y_true, y_pred, from_logits, label_smoothing, axis, n_threads, out, 
 
     def kernel(views, row_sums, scratch, threads):
         if from_logits:
-            kernels.sigmoid.sigmoid_xent(views[0], views[1], None, None, keep, shift, None, row_sums, views[2],
-                                         None, grad_scale, scratch, threads)
+            kernels.sigmoid.sigmoid_xent(views[0], views[1], None, None, keep, shift, views[3], row_sums,
+                                         views[2], None, grad_scale, scratch, threads)
         else:
-            kernels.sigmoid.binary_xent(views[0], views[1], keep, shift, None, row_sums, views[2], grad_scale,
-                                        scratch, threads)
+            kernels.sigmoid.binary_xent(views[0], views[1], keep, shift, views[3], row_sums, views[2],
+                                        grad_scale, scratch, threads)
 
-    losses = _per_sample(ew.run(kernel, [x, t, grad_last], x.shape, True, n_threads, x.dtype), x)
+    losses = _per_sample(kernel, [x, t, grad_last], n_threads)
     return losses, grad
 
 
