@@ -1,0 +1,60 @@
+"""Plain float64 formulas for the sigmoid / binary family (test code only)."""
+import numpy as np
+from scipy.special import expit
+
+EPS = 1e-7
+
+
+def softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def times(coef, value):
+    """coef * value with 0 * inf = 0 (the limit the losses take)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(coef == 0, 0.0, coef * value)
+
+
+def sigmoid_xent(labels, logits, pos_weight=None, weight=None):
+    """(loss, grad, hess) element-wise, PyTorch's BCEWithLogitsLoss(reduction='none')."""
+    x = np.asarray(logits, dtype=np.float64)
+    z = np.asarray(labels, dtype=np.float64)
+    pw = 1.0 if pos_weight is None else np.asarray(pos_weight, dtype=np.float64)
+    w = 1.0 if weight is None else np.asarray(weight, dtype=np.float64)
+    c_pos, c_neg = pw * z, 1.0 - z
+    loss = w * (times(c_pos, softplus(-x)) + times(c_neg, softplus(x)))
+    grad = w * (c_neg * expit(x) - c_pos * expit(-x))
+    hess = w * (c_pos + c_neg) * expit(x) * expit(-x)
+    return loss, grad, hess
+
+
+def smooth(targets, label_smoothing):
+    return np.asarray(targets, dtype=np.float64) * (1 - label_smoothing) + 0.5 * label_smoothing
+
+
+def bce(targets, probs, label_smoothing=0.0):
+    """(loss, grad w.r.t. probs) element-wise, both sides clipped to [eps, 1 - eps]."""
+    p = np.asarray(probs, dtype=np.float64)
+    t = smooth(targets, label_smoothing)
+    q = 1.0 - p
+    loss = -(t * np.log(np.clip(p, EPS, 1 - EPS)) + (1 - t) * np.log(np.clip(q, EPS, 1 - EPS)))
+    inside = (p >= EPS) & (q >= EPS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grad = np.where(inside, (1 - t) / q - t / p, 0.0)
+    return loss, grad
+
+
+def focal(targets, y_pred, balance=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0):
+    """Element-wise binary focal cross-entropy (Keras' formula, unclipped logits)."""
+    t = smooth(targets, label_smoothing)
+    y = np.asarray(y_pred, dtype=np.float64)
+    if from_logits:
+        loss = sigmoid_xent(t, y)[0]
+        miss = t * expit(-y) + (1 - t) * expit(y)
+    else:
+        loss = bce(t, y)[0]
+        miss = t * (1 - y) + (1 - t) * y
+    loss = miss ** gamma * loss
+    if balance:
+        loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
+    return loss
