@@ -255,13 +255,19 @@ cdef double sparse_row_split(const floating[:, :] logits, Py_ssize_t row, long l
     return total
 
 
+cdef inline double row_logsumexp(const floating *x, Py_ssize_t n) noexcept nogil:
+    # the (max, sum) pair lives in this call's frame: private to its thread
+    cdef double row_max, sum_exp
+    row_lse_partial(x, n, &row_max, &sum_exp)
+    return row_max + log(sum_exp)
+
+
 def logsumexp_rows(const floating[:, :] x,          # IN  (n_rows, n_classes)
                    floating[::1] lse,                # OUT (n_rows,)
                    floating[:, ::1] scratch, int n_threads):
     cdef Py_ssize_t n_rows = x.shape[0], n_classes = x.shape[1]
     cdef Py_ssize_t stride = x.strides[1] // sizeof(floating) if n_classes > 1 else 1
     cdef Py_ssize_t row
-    cdef double row_max, sum_exp
     cdef const floating *p
     cdef floating *tmp
     if n_rows == 0:
@@ -273,8 +279,7 @@ def logsumexp_rows(const floating[:, :] x,          # IN  (n_rows, n_classes)
             if stride != 1:
                 gather(p, stride, n_classes, tmp)
                 p = tmp
-            row_lse_partial(p, n_classes, &row_max, &sum_exp)
-            lse[row] = <floating>(row_max + log(sum_exp))
+            lse[row] = <floating>row_logsumexp(p, n_classes)
 
 
 def exp_values(const floating[::1] x,     # IN
