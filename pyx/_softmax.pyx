@@ -28,7 +28,7 @@ Arguments are tagged IN / OUT.  Validation and defaults live in fastxent/.
 """
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
-from libc.math cimport log, NAN, INFINITY
+from libc.math cimport log, exp, expm1, pow, NAN, INFINITY
 
 from fx_rows cimport row_lse_partial, row_sum, row_softmax, row_log_softmax
 from fx_soft cimport (soft_dot, soft_grad, softmax_hess, probs_xent as row_probs_xent, probs_grad as row_probs_grad,
@@ -526,3 +526,59 @@ def col_softmax(const floating[:, :, :] x,          # IN  (outer, n_classes, inn
                     k[i] = 0
                 col_write(p, sc, si, <const floating *>NULL, 0, 0, <const floating *>NULL, n_classes,
                           width, &out[outer, 0, start], osc, osi, shift, log_sum, a, 0, k, kind)
+
+
+def focal_rows(const floating[:, :] y,            # IN  (n_rows, n_classes) logits or probabilities
+               const floating[:, :] targets,      # IN  (n_rows, n_classes)
+               const double[::1] alpha,           # IN  (n_classes,) class balancing
+               double gamma, double smoothing,
+               bint from_logits,
+               double[::1] loss,                  # OUT (n_rows,)
+               floating[:, ::1] scratch,          # (n_threads, 2 * n_classes) if a stride is not 1
+               int n_threads):
+    """Keras' categorical focal loss, sum_j alpha_j t'_j (1 - p_j)^gamma (-log p_j).
+    From logits, log p = x - lse exactly and 1 - p = -expm1(log p) (no
+    softmax-then-clip: large logits stay exact); from probabilities, p is
+    the row divided by its sum and clipped to [1e-7, 1 - 1e-7], as Keras.
+    libm runs only for the nonzero targets (one per row for one-hot rows)."""
+    cdef Py_ssize_t n_rows = y.shape[0], n_classes = y.shape[1]
+    cdef Py_ssize_t ys = class_stride(n_classes, y.strides[1], sizeof(floating))
+    cdef Py_ssize_t ts = class_stride(n_classes, targets.strides[1], sizeof(floating))
+    cdef double keep = 1.0 - smoothing, spread = 0.0
+    cdef double row_max, sum_exp, log_sum, sum_y, target, log_p, rest, q, total
+    cdef Py_ssize_t row, j
+    cdef const floating *p
+    cdef const floating *t
+    cdef floating *tmp
+    if n_rows == 0:
+        return
+    if n_classes == 0:
+        loss[:] = 0.0
+        return
+    spread = smoothing / n_classes
+    with nogil, parallel(num_threads=n_threads):
+        tmp = &scratch[threadid(), 0] if scratch is not None else NULL
+        for row in prange(n_rows, schedule='static'):
+            p = row_in(&y[row, 0], ys, n_classes, tmp)
+            t = row_in(&targets[row, 0], ts, n_classes, tmp + n_classes if tmp != NULL else NULL)
+            if from_logits:
+                row_lse_partial(p, n_classes, &row_max, &sum_exp)
+                log_sum = log(sum_exp)
+            else:
+                sum_y = <floating>row_sum(p, n_classes)
+            total = 0.0
+            for j in range(n_classes):
+                target = keep * t[j] + spread
+                if target == 0.0:
+                    continue
+                if from_logits:
+                    log_p = (p[j] - row_max) - log_sum
+                    rest = -expm1(log_p)
+                else:
+                    q = <floating>(p[j] / <floating>sum_y)
+                    q = EPSILON if q < EPSILON else (1.0 - EPSILON if q > 1.0 - EPSILON else q)
+                    q = <floating>q
+                    log_p = log(q)
+                    rest = 1.0 - q
+                total = total + alpha[j] * target * pow(rest, gamma) * (-log_p)
+            loss[row] = total

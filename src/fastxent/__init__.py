@@ -6,6 +6,25 @@ from .sparse import (
     sparse_softmax_cross_entropy_with_logits,
     sparse_softmax_cross_entropy_with_logits_and_grad,
 )
+# --- the softmax family (soft targets, Hessian, primitives, Keras categorical) ---
+from .softmax import (
+    cross_entropy,
+    cross_entropy_and_grad,
+    softmax_cross_entropy_with_logits,
+    softmax_cross_entropy_with_logits_and_grad,
+    softmax_cross_entropy_with_logits_grad_hess,
+    sparse_softmax_cross_entropy_with_logits_grad_hess,
+)
+from .primitives import log_softmax, logsumexp, softmax, target_log_prob
+from .keras_categorical import (
+    CategoricalCrossentropy,
+    CategoricalFocalCrossentropy,
+    SparseCategoricalCrossentropy,
+    categorical_crossentropy,
+    categorical_focal_crossentropy,
+    sparse_categorical_crossentropy,
+    sparse_categorical_focal_crossentropy,
+)
 
 __all__ = [
     "__version__",
@@ -13,4 +32,12 @@ __all__ = [
     "show_config",
     "sparse_softmax_cross_entropy_with_logits",
     "sparse_softmax_cross_entropy_with_logits_and_grad",
+    # the softmax family
+    "cross_entropy", "cross_entropy_and_grad",
+    "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_and_grad",
+    "softmax_cross_entropy_with_logits_grad_hess", "sparse_softmax_cross_entropy_with_logits_grad_hess",
+    "logsumexp", "log_softmax", "softmax", "target_log_prob",
+    "categorical_crossentropy", "categorical_focal_crossentropy", "sparse_categorical_crossentropy",
+    "sparse_categorical_focal_crossentropy", "CategoricalCrossentropy", "CategoricalFocalCrossentropy",
+    "SparseCategoricalCrossentropy",
 ]
