@@ -21,8 +21,10 @@ from .keras_categorical import (
     CategoricalFocalCrossentropy,
     SparseCategoricalCrossentropy,
     categorical_crossentropy,
+    categorical_crossentropy_and_grad,
     categorical_focal_crossentropy,
     sparse_categorical_crossentropy,
+    sparse_categorical_crossentropy_and_grad,
     sparse_categorical_focal_crossentropy,
 )
 
@@ -38,6 +40,7 @@ __all__ = [
     "softmax_cross_entropy_with_logits_grad_hess", "sparse_softmax_cross_entropy_with_logits_grad_hess",
     "logsumexp", "log_softmax", "softmax", "target_log_prob",
     "categorical_crossentropy", "categorical_focal_crossentropy", "sparse_categorical_crossentropy",
-    "sparse_categorical_focal_crossentropy", "CategoricalCrossentropy", "CategoricalFocalCrossentropy",
+    "sparse_categorical_focal_crossentropy", "categorical_crossentropy_and_grad",
+    "sparse_categorical_crossentropy_and_grad", "CategoricalCrossentropy", "CategoricalFocalCrossentropy",
     "SparseCategoricalCrossentropy",
 ]

@@ -19,21 +19,45 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     return _sparse(y_true, y_pred, from_logits, ignore_class, axis)[0]
 
 
+def sparse_categorical_crossentropy_and_grad(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1,
+                                             out=None):
+    """Per-sample losses and the gradient of their sum with respect to y_pred
+    (logits or probabilities); out: None, an array like y_pred, or y_pred."""
+    losses, _, _, grad = _sparse(y_true, y_pred, from_logits, ignore_class, axis, want_grad=True, out=out)
+    return losses, grad
+
+
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Cross-entropy from target rows (one-hot or soft, y_pred's dtype);
     label_smoothing moves the targets toward 1 / classes."""
+    return _categorical(y_true, y_pred, from_logits, label_smoothing, axis, want_grad=False, out=None)[0]
+
+
+def categorical_crossentropy_and_grad(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1,
+                                      out=None):
+    """Per-sample losses and the gradient of their sum with respect to y_pred
+    (the logits, or the probabilities through Keras' normalization and clip,
+    which passes a gradient on its closed range as torch.clamp does).
+    out: None, an array like y_pred, or y_pred / y_true itself."""
+    return _categorical(y_true, y_pred, from_logits, label_smoothing, axis, want_grad=True, out=out)
+
+
+def _categorical(y_true, y_pred, from_logits, label_smoothing, axis, want_grad, out):
     p = v.float_array(y_pred, "y_pred")
     k = _layout.class_axis(p.ndim, axis)
     smoothing = v.check_fraction(label_smoothing, "label_smoothing")
     if from_logits:
-        return _soft(y_true, p, k, "none", None, smoothing, None, labels_name="y_true")[0]
+        loss, grad, _ = _soft(y_true, p, k, "none", None, smoothing, None, want_grad=want_grad, grad_out=out,
+                              labels_name="y_true")
+        return loss, grad
     t = _targets_like(y_true, p)
+    grad = v.output(out, p.shape, p.dtype, inputs=(p, t)) if want_grad else None
     rows = np.empty(_layout.position_shape(p.shape, k), dtype=np.float64)
     threads = _threads.resolve(None, work=p.size)
-    for (pv, tv), (rv,) in _last_axis_blocks([p, t], [rows], k):
-        scratch = v.row_scratch((pv, tv), threads, 2 * pv.shape[1], p.dtype)
-        kernels.softmax.probs_xent(pv, tv, smoothing, rv, None, 1.0, scratch, threads)
-    return rows.astype(p.dtype)
+    for (pv, tv, gv), (rv,) in _last_axis_blocks([p, t, grad], [rows], k):
+        scratch = v.row_scratch((pv, tv, gv), threads, 2 * pv.shape[1], p.dtype)
+        kernels.softmax.probs_xent(pv, tv, smoothing, rv, gv, 1.0, scratch, threads)
+    return rows.astype(p.dtype), grad
 
 
 def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
@@ -151,8 +175,8 @@ def reduce_masked(losses, kept, sample_weight, reduction):
 
 # ---- helpers ---------------------------------------------------------------------------
 
-def _sparse(y_true, y_pred, from_logits, ignore_class, axis):
-    """(per-sample losses, labels as used, kept mask or None)."""
+def _sparse(y_true, y_pred, from_logits, ignore_class, axis, want_grad=False, out=None):
+    """(per-sample losses, labels as used, kept mask or None[, gradient])."""
     p = v.float_array(y_pred, "y_pred")
     k = _layout.class_axis(p.ndim, axis)
     y = np.asarray(y_true)
@@ -163,27 +187,29 @@ def _sparse(y_true, y_pred, from_logits, ignore_class, axis):
             raise ValueError("y_true holds non-integer values; sparse labels must be class indices")
         y = y.astype(np.int64)               # O(positions)
     if from_logits:
-        losses = sparse_nd(y, p, k, "none", ignore_class, None, 0.0, None, labels_name="y_true")[0]
+        losses, grad, _ = sparse_nd(y, p, k, "none", ignore_class, None, 0.0, None, want_grad=want_grad,
+                                    grad_out=out, labels_name="y_true")
         labels, _ = labels_nd(y, losses.shape, p.shape[k], ignore_class, "y_true")
     else:
         positions = _layout.position_shape(p.shape, k)
         labels, _ = labels_nd(y, positions, p.shape[k], ignore_class, "y_true")
+        grad = v.output(out, p.shape, p.dtype, inputs=(p,)) if want_grad else None
         rows = np.empty(positions, dtype=np.float64)
         threads = _threads.resolve(None, work=p.size)
-        for (pv,), (yv, rv) in _last_axis_blocks([p], [labels, rows], k):
-            scratch = v.row_scratch((pv,), threads, pv.shape[1], p.dtype)
-            kernels.softmax.sparse_probs_xent(pv, np.ascontiguousarray(yv), ignore_class is not None,
-                                              v.check_ignore_index(ignore_class), rv, None, 1.0,
+        for (pv, gv), (yv, rv) in _last_axis_blocks([p, grad], [labels, rows], k):
+            scratch = v.row_scratch((pv, gv), threads, pv.shape[1], p.dtype)
+            kernels.softmax.sparse_probs_xent(pv, yv, ignore_class is not None,
+                                              v.check_ignore_index(ignore_class), rv, gv, 1.0,
                                               scratch, threads)
         losses = rows.astype(p.dtype)
     kept = labels != ignore_class if ignore_class is not None else None
-    return losses, labels, kept
+    return (losses, labels, kept, grad) if want_grad else (losses, labels, kept)
 
 
 def _last_axis_blocks(class_arrays, position_arrays, k):
     """Row blocks with the class axis moved last (a view; strided rows are
     gathered by the kernels): the probability forms have row kernels only."""
-    moved = [np.moveaxis(a, k, -1) for a in class_arrays]
+    moved = [None if a is None else np.moveaxis(a, k, -1) for a in class_arrays]
     return _layout.blocks(moved, position_arrays, moved[0].ndim - 1)
 
 
