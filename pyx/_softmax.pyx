@@ -108,6 +108,11 @@ def soft_xent(const floating[:, :] logits,         # IN  (n_rows, n_classes), an
     with nogil, parallel(num_threads=n_threads):
         tmp = &scratch[threadid(), 0] if scratch is not None else NULL
         for row in prange(n_rows, schedule='static'):
+            # assigned here so that each thread has its own (their addresses are passed below)
+            row_max = 0.0
+            sum_exp = 0.0
+            t_mass = 0.0
+            unused = 0.0
             x = row_in(&logits[row, 0], xs, n_classes, tmp)
             t = row_in(&targets[row, 0], ts, n_classes, tmp + n_classes if tmp != NULL else NULL)
             row_lse_partial(x, n_classes, &row_max, &sum_exp)
@@ -158,6 +163,9 @@ def softmax_hessian(const floating[:, :] logits,   # IN  (n_rows, n_classes), an
     with nogil, parallel(num_threads=n_threads):
         tmp = &scratch[threadid(), 0] if scratch is not None else NULL
         for row in prange(n_rows, schedule='static'):
+            # assigned here so that each thread has its own (their addresses are passed below)
+            row_max = 0.0
+            sum_exp = 0.0
             if mass[row] == 0.0:
                 for j in range(n_classes):
                     hess[row, j] = 0
@@ -188,6 +196,9 @@ def softmax_rows(const floating[:, :] x,          # IN  (n_rows, n_classes), any
     with nogil, parallel(num_threads=n_threads):
         tmp = &scratch[threadid(), 0] if scratch is not None else NULL
         for row in prange(n_rows, schedule='static'):
+            # assigned here so that each thread has its own (their addresses are passed below)
+            row_max = 0.0
+            sum_exp = 0.0
             p = row_in(&x[row, 0], xs, n_classes, tmp)
             o = tmp if os != 1 else &out[row, 0]
             row_lse_partial(p, n_classes, &row_max, &sum_exp)
@@ -233,6 +244,8 @@ def probs_xent(const floating[:, :] probs,        # IN  (n_rows, n_classes), any
     with nogil, parallel(num_threads=n_threads):
         tmp = &scratch[threadid(), 0] if scratch is not None else NULL
         for row in prange(n_rows, schedule='static'):
+            # assigned here so that each thread has its own (their addresses are passed below)
+            u_dot = 0.0
             y = row_in(&probs[row, 0], ys, n_classes, tmp)
             t = row_in(&targets[row, 0], ts, n_classes, tmp + n_classes if tmp != NULL else NULL)
             sum_y = <floating>row_sum(y, n_classes)
@@ -559,6 +572,9 @@ def focal_rows(const floating[:, :] y,            # IN  (n_rows, n_classes) logi
     with nogil, parallel(num_threads=n_threads):
         tmp = &scratch[threadid(), 0] if scratch is not None else NULL
         for row in prange(n_rows, schedule='static'):
+            # assigned here so that each thread has its own (their addresses are passed below)
+            row_max = 0.0
+            sum_exp = 0.0
             p = row_in(&y[row, 0], ys, n_classes, tmp)
             t = row_in(&targets[row, 0], ts, n_classes, tmp + n_classes if tmp != NULL else NULL)
             if from_logits:
