@@ -1,7 +1,11 @@
+import os
+
 import numpy as np
 import pytest
 
 from fastxent import _dispatch
+
+os.environ.setdefault("KERAS_BACKEND", "torch")   # before any keras import: no TensorFlow needed
 
 
 @pytest.fixture(params=_dispatch.supported_levels())

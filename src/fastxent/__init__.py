@@ -21,6 +21,27 @@ from .sigmoid import (
     weighted_cross_entropy_with_logits,
     weighted_cross_entropy_with_logits_and_grad,
 )
+# --- the softmax family (soft targets, Hessian, primitives, Keras categorical) ---
+from .softmax import (
+    cross_entropy,
+    cross_entropy_and_grad,
+    softmax_cross_entropy_with_logits,
+    softmax_cross_entropy_with_logits_and_grad,
+    softmax_cross_entropy_with_logits_grad_hess,
+    sparse_softmax_cross_entropy_with_logits_grad_hess,
+)
+from .primitives import log_softmax, logsumexp, softmax, target_log_prob
+from .keras_categorical import (
+    CategoricalCrossentropy,
+    CategoricalFocalCrossentropy,
+    SparseCategoricalCrossentropy,
+    categorical_crossentropy,
+    categorical_crossentropy_and_grad,
+    categorical_focal_crossentropy,
+    sparse_categorical_crossentropy,
+    sparse_categorical_crossentropy_and_grad,
+    sparse_categorical_focal_crossentropy,
+)
 
 __all__ = [
     "__version__",
@@ -39,4 +60,13 @@ __all__ = [
     "sigmoid_cross_entropy_with_logits_and_hessian",
     "weighted_cross_entropy_with_logits",
     "weighted_cross_entropy_with_logits_and_grad",
+    # the softmax family
+    "cross_entropy", "cross_entropy_and_grad",
+    "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_and_grad",
+    "softmax_cross_entropy_with_logits_grad_hess", "sparse_softmax_cross_entropy_with_logits_grad_hess",
+    "logsumexp", "log_softmax", "softmax", "target_log_prob",
+    "categorical_crossentropy", "categorical_focal_crossentropy", "sparse_categorical_crossentropy",
+    "sparse_categorical_focal_crossentropy", "categorical_crossentropy_and_grad",
+    "sparse_categorical_crossentropy_and_grad", "CategoricalCrossentropy", "CategoricalFocalCrossentropy",
+    "SparseCategoricalCrossentropy",
 ]

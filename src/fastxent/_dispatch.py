@@ -16,7 +16,8 @@ from . import _cpu
 LEVELS = ("avx512", "avx2", "baseline")
 # the per-level kernel modules, by the attribute name the API uses
 MODULES = {"sparse": "_sparse",
-           "sigmoid": "_sigmoid"}
+           "sigmoid": "_sigmoid",
+           "softmax": "_softmax"}
 
 kernels = types.SimpleNamespace()
 LEVEL = None

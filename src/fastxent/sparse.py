@@ -80,15 +80,20 @@ def _sparse_xent(labels, logits, reduction, ignore_index, class_weight, label_sm
     scratch = v.row_scratch((x, grad), threads, n_classes, x.dtype)
     total = kernels.sparse.sparse_xent(x, y, ignore_index is not None, v.check_ignore_index(ignore_index),
                                        weight, smoothing, rows, grad, grad_scale, scratch, threads)
-    return reduce_rows(rows, total, reduction, denominator, x.dtype), grad
+    return reduce_rows(rows, reduction, denominator, x.dtype, total), grad
 
 
-def reduce_rows(rows, total, reduction, denominator, dtype):
-    """Per-row float64 losses and their float64 sum (summed serially by the
-    kernel: the same for any thread count) -> the reduction in `dtype`.
-    A mean over nothing (all rows ignored) is 0."""
+def reduce_rows(rows, reduction, denominator, dtype, total=None):
+    """Per-row float64 losses -> the reduction in `dtype`.
+
+    `total`, when the kernel returns it, is the rows' float64 sum added
+    serially; otherwise numpy's pairwise sum is used.  Either is the same for
+    any thread count.  A mean over nothing (all rows ignored) is 0.
+    """
     if reduction == "none":
         return rows.astype(dtype)
+    if total is None:
+        total = float(rows.sum())
     if reduction == "sum":
         return dtype.type(total)
     return dtype.type(total / denominator if denominator != 0 else 0.0)
