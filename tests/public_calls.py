@@ -176,3 +176,21 @@ REGISTRY = [
 ]
 
 IDS = [call.name for call in REGISTRY]
+
+
+def documented_errors(call):
+    """Every documented error of `call`: its own, the float refusals of each
+    float input, out-of-range labels (shapes: n_rows >= 3)."""
+    cases = list(call.errors)
+    for name in call.float_inputs:
+        for kind, (transform, exception, match) in REFUSED_FLOATS.items():
+            cases.append(ErrorCase(f"{kind} {name}", lambda a, n=name, t=transform: {**a, n: t(a[n])},
+                                   exception, match))
+    if call.labels:
+        for value in (-1, "n_classes", 2**40, 2**63 - 1):
+            def mutate(args, value=value, name=call.labels):
+                labels = np.array(args[name], dtype=np.int64)
+                labels[2] = args["logits"].shape[1] if value == "n_classes" else value
+                return {**args, name: labels}
+            cases.append(ErrorCase(f"label {value}", mutate, ValueError, r"\[2\] = -?\d+ is outside \[0, \d+\)"))
+    return cases
