@@ -58,8 +58,9 @@ def labels_1d(labels, n_rows, n_classes, ignore_index, name="labels"):
         if too_big.size:
             row = int(too_big[0])
             raise ValueError(f"{name}[{row}] = {int(y[row])} is outside [0, {n_classes})")
-    if y.dtype not in (np.dtype(np.int32), np.dtype(np.int64)) or not y.flags.c_contiguous:
-        y = np.ascontiguousarray(y, dtype=np.int64)   # O(rows)
+    kernel_ready = y.dtype in (np.dtype(np.int32), np.dtype(np.int64)) and y.flags.c_contiguous
+    if not (kernel_ready and y.flags.aligned):   # the kernels never load a label misaligned
+        y = np.require(y, dtype=np.int64, requirements=["C", "A"])   # O(rows)
     has_ignore = ignore_index is not None
     ignore = check_ignore_index(ignore_index)
     bad_row, n_valid = kernels.sparse.check_labels(y, n_classes, has_ignore, ignore)
@@ -104,7 +105,7 @@ def class_weight_1d(class_weight, n_classes, dtype):
         raise TypeError(f"class_weight must be a real array, got {w.dtype}")
     if w.shape != (n_classes,):
         raise ValueError(f"class_weight must have shape ({n_classes},), one weight per class, got {w.shape}")
-    return np.ascontiguousarray(w, dtype=dtype)
+    return np.require(w, dtype=dtype, requirements=["C", "A"])
 
 
 def output(out, shape, dtype, name="out", inputs=()):
