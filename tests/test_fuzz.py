@@ -311,3 +311,20 @@ def test_misaligned_labels_and_weights_are_accepted(call, label_dtype):
     if "class_weight" in call.options(5, np.float64)[-2]:
         args["class_weight"] = misaligned(np.linspace(0.5, 2.0, 5))
         assert_matches(call(args), call.reference(args), np.dtype(np.float64))
+
+
+@pytest.mark.parametrize("call", [c for c in REGISTRY if c.labels], ids=[c.name for c in REGISTRY if c.labels])
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_zero_classes(call, reduction):
+    """(rows, 0) logits: a label can only be ignore_index (loss 0, as any
+    ignored row); any other label is out of [0, 0)."""
+    args = call.make(np.random.default_rng(4), 3, 0, np.float64)
+    with pytest.raises(ValueError, match=r"labels\[0\] = 0 is outside \[0, 0\)"):
+        call(args)
+    args.update({call.labels: np.full(3, -100), "ignore_index": -100, "reduction": reduction})
+    dirty = [np.full(3, 12345.0) for _ in range(64)]   # freed small buffers numpy hands out again
+    del dirty
+    results = call(args)
+    assert np.shape(results[0]) == ((3,) if reduction == "none" else ())
+    for result in results:
+        np.testing.assert_array_equal(result, np.zeros(np.shape(result)))
