@@ -63,7 +63,8 @@ class PublicCall:
 # Refusals shared by every (rows x classes) float input (fastxent._validate.float_array):
 # input transform -> (exception, regex)
 REFUSED_FLOATS = {
-    "float16": (lambda x: x.clip(-1e4, 1e4).astype(np.float16), TypeError, r"must be float32 or float64, got float16"),
+    "float16": (lambda x: x.clip(-1e4, 1e4).astype(np.float16), TypeError,
+                r"must be float32 or float64, got float16"),
     "byte_swapped": (lambda x: x.astype(x.dtype.newbyteorder()), TypeError, r"must be in native byte order"),
     "misaligned": (lambda x: misaligned_copy(x), ValueError, r"is not aligned to its float"),
 }
@@ -140,18 +141,23 @@ SPARSE_ERRORS = (
               TypeError, r"logits must be float32 or float64, got int64"),
     ErrorCase("unknown reduction", set_arg("reduction", "avg"), ValueError, r"reduction must be one of"),
     ErrorCase("zero threads", set_arg("n_threads", 0), ValueError, r"n_threads must be a positive integer"),
-    ErrorCase("float ignore_index", set_arg("ignore_index", 1.0), TypeError, r"ignore_index must be an integer"),
+    ErrorCase("float ignore_index", set_arg("ignore_index", 1.0), TypeError,
+              r"ignore_index must be an integer"),
     ErrorCase("label_smoothing > 1", set_arg("label_smoothing", 1.5), ValueError,
               r"label_smoothing must be in \[0, 1\]"),
-    ErrorCase("class_weight of the wrong length", lambda a: {**a, "class_weight": np.ones(a["logits"].shape[1] + 1)},
+    ErrorCase("class_weight of the wrong length",
+              lambda a: {**a, "class_weight": np.ones(a["logits"].shape[1] + 1)},
               ValueError, r"class_weight must have shape"),
 )
 
 SPARSE_GRAD_ERRORS = SPARSE_ERRORS + (
     ErrorCase("out of another dtype", lambda a: {**a, "out": np.zeros(a["logits"].shape, np.float16)},
               TypeError, r"out must have dtype"),
-    ErrorCase("out of another shape", lambda a: {**a, "out": np.zeros(a["logits"].T.shape, a["logits"].dtype)},
+    ErrorCase("out of another shape",
+              lambda a: {**a, "out": np.zeros(a["logits"].T.shape, a["logits"].dtype)},
               ValueError, r"out must have shape"),
+    ErrorCase("misaligned out", lambda a: {**a, "out": misaligned_copy(np.zeros_like(a["logits"]))},
+              ValueError, r"out is not aligned"),
     ErrorCase("read-only out", lambda a: {**a, "out": read_only(np.zeros_like(a["logits"]))},
               ValueError, r"out is read-only"),
     ErrorCase("out overlapping the logits", lambda a: {**a, "out": a["logits"][::-1]},
@@ -176,6 +182,8 @@ REGISTRY = [
 ]
 
 IDS = [call.name for call in REGISTRY]
+WITH_LABELS = [call for call in REGISTRY if call.labels]
+WITH_LABELS_IDS = [call.name for call in WITH_LABELS]
 
 
 def documented_errors(call):
@@ -192,5 +200,6 @@ def documented_errors(call):
                 labels = np.array(args[name], dtype=np.int64)
                 labels[2] = args["logits"].shape[1] if value == "n_classes" else value
                 return {**args, name: labels}
-            cases.append(ErrorCase(f"label {value}", mutate, ValueError, r"\[2\] = -?\d+ is outside \[0, \d+\)"))
+            cases.append(ErrorCase(f"label {value}", mutate, ValueError,
+                                   r"\[2\] = -?\d+ is outside \[0, \d+\)"))
     return cases

@@ -8,10 +8,13 @@ constants only, and every scratch buffer is allocated per call by the
 Python layer (per-thread rows of one call) or on the stack.  The GIL is
 released inside the kernels, so these calls really overlap.
 """
+import importlib
 import threading
 
 import numpy as np
 import pytest
+
+from fastxent import _dispatch
 
 from public_calls import IDS, REGISTRY
 
@@ -67,13 +70,11 @@ def test_threads_match_serial(call, n_threads, dtype):
 def test_kernel_modules_hold_no_mutable_state():
     """Every public attribute of a kernel module is a function, a class or an
     immutable constant: nothing a call could mutate and another observe."""
-    from fastxent import _dispatch
-    import importlib
     for module_name in _dispatch.MODULES.values():
         for level in _dispatch.supported_levels():
             module = importlib.import_module(f"fastxent.{module_name}_{level}")
             for name, value in vars(module).items():
                 if name.startswith("__"):
                     continue
-                assert callable(value) or isinstance(value, (str, int, float, bool, bytes, tuple, frozenset)), \
-                    f"{module.__name__}.{name} is a mutable {type(value).__name__}"
+                immutable = isinstance(value, (str, int, float, bool, bytes, tuple, frozenset))
+                assert callable(value) or immutable, f"{module.__name__}.{name}: {type(value).__name__}"

@@ -14,14 +14,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import tolerance
-from public_calls import IDS, REFUSED_FLOATS, REGISTRY, label_error
+from public_calls import IDS, REFUSED_FLOATS, REGISTRY, WITH_LABELS, WITH_LABELS_IDS, label_error
 
 # float32 results of huge logits overflow to inf, as their float64 reference cast to float32 does
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 
-settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True, print_blob=True,
+settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("thorough", max_examples=600, deadline=None, print_blob=True,
+settings.register_profile("thorough", max_examples=1000, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
@@ -135,7 +135,8 @@ def build_valid_call(data, call, n_rows, n_classes, dtype):
             ignored = data.draw(st.lists(st.integers(0, n_rows - 1), max_size=n_rows), label="ignored rows")
             labels[ignored] = ignore_index
         labels = np.asarray(labels).astype(label_dtype)
-        args[call.labels] = label_layout(labels, data.draw(st.sampled_from(LABEL_LAYOUTS), label="labels layout"))
+        labels_layout = data.draw(st.sampled_from(LABEL_LAYOUTS), label="labels layout")
+        args[call.labels] = label_layout(labels, labels_layout)
     out = None
     if call.out:
         mode = data.draw(st.sampled_from(["none", "new", "in place"]), label="out")
@@ -209,7 +210,7 @@ def out_of_range_values(n_classes, dtype, ignore_index):
                    and v != ignore_index})
 
 
-@pytest.mark.parametrize("call", [c for c in REGISTRY if c.labels], ids=[c.name for c in REGISTRY if c.labels])
+@pytest.mark.parametrize("call", WITH_LABELS, ids=WITH_LABELS_IDS)
 @given(data=st.data(), n_rows=st.integers(1, 24), n_classes=st.integers(1, 40),
        dtype=st.sampled_from(FLOAT_DTYPES))
 def test_bad_labels_raise_and_write_nothing(call, data, n_rows, n_classes, dtype):
@@ -297,7 +298,7 @@ def misaligned(x):
     return np.frombuffer(raw.data, dtype=x.dtype, offset=1, count=x.size).reshape(x.shape)
 
 
-@pytest.mark.parametrize("call", [c for c in REGISTRY if c.labels], ids=[c.name for c in REGISTRY if c.labels])
+@pytest.mark.parametrize("call", WITH_LABELS, ids=WITH_LABELS_IDS)
 @pytest.mark.parametrize("label_dtype", [np.int32, np.int64])
 def test_misaligned_labels_and_weights_are_accepted(call, label_dtype):
     """Labels and class weights are O(rows) / O(classes): a misaligned buffer
@@ -313,7 +314,7 @@ def test_misaligned_labels_and_weights_are_accepted(call, label_dtype):
         assert_matches(call(args), call.reference(args), np.dtype(np.float64))
 
 
-@pytest.mark.parametrize("call", [c for c in REGISTRY if c.labels], ids=[c.name for c in REGISTRY if c.labels])
+@pytest.mark.parametrize("call", WITH_LABELS, ids=WITH_LABELS_IDS)
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 def test_zero_classes(call, reduction):
     """(rows, 0) logits: a label can only be ignore_index (loss 0, as any

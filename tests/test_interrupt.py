@@ -7,16 +7,10 @@ In a fresh process (the SIGINT must not reach pytest), for every public
 function, with the signal sent at several points of a ~32 MiB call.  The
 multi-GiB measurement is tools/interrupt_demo.py.
 """
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
+from fresh_process import run_script
 from public_calls import IDS, REGISTRY
-
-TESTS = Path(__file__).resolve().parent
 
 SCRIPT = """
 import os, signal, sys, threading, time
@@ -57,8 +51,5 @@ print(interrupts, f"{duration:.3f}")
 @pytest.mark.slow
 @pytest.mark.parametrize("call", REGISTRY, ids=IDS)
 def test_interrupt_leaves_nothing_half_written(call):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, call.name], capture_output=True, text=True,
-                          env=env, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[0] == "12", f"a Ctrl-C was lost: {done.stdout}"
+    stdout = run_script(SCRIPT, call.name)
+    assert stdout.split()[0] == "12", f"a Ctrl-C was lost: {stdout}"

@@ -2,16 +2,11 @@
 1 MiB of where it was after the first 1,000 (in a fresh process, so nothing
 else the suite allocates moves it).  Valid calls, with out= where the
 function has it, and calls that raise: error paths must free what they took."""
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
+from fresh_process import run_script
 from public_calls import IDS, REGISTRY
 
-TESTS = Path(__file__).resolve().parent
 CALLS = 100_000
 WARM_UP = 1_000
 SLACK = 1 << 20
@@ -28,8 +23,8 @@ def rss():
 call = next(c for c in REGISTRY if c.name == sys.argv[1])
 calls, warm_up = int(sys.argv[2]), int(sys.argv[3])
 variants = []
-for dtype, options in ((np.float32, call.options(7, np.float32)[1]), (np.float64, call.options(7, np.float64)[-2])):
-    args = {**call.make(np.random.default_rng(0), 5, 7, dtype), **options}
+for dtype, pick in ((np.float32, 1), (np.float64, -2)):
+    args = {**call.make(np.random.default_rng(0), 5, 7, dtype), **call.options(7, dtype)[pick]}
     if call.out:
         args[call.out] = np.empty_like(args[call.in_place])
     variants.append((args, None))
@@ -61,9 +56,5 @@ print(rss() - before)
 @pytest.mark.slow
 @pytest.mark.parametrize("call", REGISTRY, ids=IDS)
 def test_no_leak_over_100k_calls(call):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, call.name, str(CALLS), str(WARM_UP)],
-                          capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr
-    growth = int(done.stdout.split()[-1])
+    growth = int(run_script(SCRIPT, call.name, CALLS, WARM_UP).split()[-1])
     assert growth <= SLACK, f"RSS grew by {growth} bytes over {CALLS - WARM_UP} calls of {call.name}"
