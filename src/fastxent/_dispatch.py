@@ -15,7 +15,8 @@ from . import _cpu
 
 LEVELS = ("avx512", "avx2", "baseline")
 # the per-level kernel modules, by the attribute name the API uses
-MODULES = {"sparse": "_sparse"}
+MODULES = {"sparse": "_sparse",
+           "objective": "_objective"}
 
 kernels = types.SimpleNamespace()
 LEVEL = None
