@@ -221,6 +221,8 @@ def test_multinomial_errors(rng):
         loss.gradient_hessian(y, raw, hessian_out=np.empty((6, 5)))
     with pytest.raises(TypeError, match="loss_out must be float32 or float64, got int64"):
         loss.loss(y, raw, loss_out=np.empty(6, np.int64))
+    with pytest.raises(ValueError, match="loss_out overlaps an input"):
+        loss.loss(y, raw, loss_out=raw[:, 0])
     shared = np.empty((6, 4))
     with pytest.raises(ValueError, match="gradient_out and hessian_out share memory"):
         loss.gradient_hessian(y, raw, gradient_out=shared, hessian_out=shared)

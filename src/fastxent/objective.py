@@ -79,15 +79,16 @@ def sample_weights(sample_weight, n_rows):
     return np.ascontiguousarray(w, dtype=np.float64)
 
 
-def loss_output(loss_out, n_rows, dtype):
-    """The caller's loss_out (float32 or float64, (n_rows,)) or a new array."""
+def loss_output(loss_out, n_rows, dtype, raw):
+    """The caller's loss_out (float32 or float64, (n_rows,), not overlapping
+    the raw predictions) or a new array."""
     if loss_out is None:
         return np.empty(n_rows, dtype=dtype)
     if not isinstance(loss_out, np.ndarray):
         raise TypeError(f"loss_out must be a numpy array, got {type(loss_out).__name__}")
     if loss_out.dtype not in v.FLOAT_DTYPES:
         raise TypeError(f"loss_out must be float32 or float64, got {loss_out.dtype}")
-    return v.output(loss_out, (n_rows,), loss_out.dtype, name="loss_out")
+    return v.output(loss_out, (n_rows,), loss_out.dtype, name="loss_out", inputs=(raw,))
 
 
 def distinct_outputs(**outputs):
@@ -189,7 +190,7 @@ class MultinomialLoss:
         threads = check_threads(n_threads)
         distinct_outputs(loss_out=loss_out, gradient_out=gradient_out, hessian_out=hessian_out,
                          proba_out=proba_out)
-        loss = loss_output(loss_out, n_rows, raw.dtype) if want_loss else None
+        loss = loss_output(loss_out, n_rows, raw.dtype, raw) if want_loss else None
         grad = v.output(gradient_out, raw.shape, raw.dtype, "gradient_out", (raw,)) if want_grad else None
         hess = v.output(hessian_out, raw.shape, raw.dtype, "hessian_out", (raw,)) if want_hess else None
         proba = v.output(proba_out, raw.shape, raw.dtype, "proba_out", (raw,)) if want_proba else None
@@ -255,7 +256,7 @@ class BinomialLoss:
         weight = sample_weights(sample_weight, n_rows)
         threads = check_threads(n_threads)
         distinct_outputs(loss_out=loss_out, gradient_out=gradient_out, hessian_out=hessian_out)
-        loss = loss_output(loss_out, n_rows, raw.dtype) if want_loss else None
+        loss = loss_output(loss_out, n_rows, raw.dtype, raw) if want_loss else None
         grad = self._output(gradient_out, raw, "gradient_out") if want_grad else None
         hess = self._output(hessian_out, raw, "hessian_out") if want_hess else None
         rows = kernel_loss_buffer(loss) if want_loss else None
