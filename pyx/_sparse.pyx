@@ -112,10 +112,11 @@ cdef double sparse_row(const floating *x,          # IN  one contiguous row of l
     loss = (1.0 - smoothing) * w_target * ((row_max - x[label]) + log_sum)
     if smoothing != 0.0:
         if weight != NULL:
-            # each term scaled before the subtraction: no overflow near the dtype's max
+            # halves are exact and their difference cannot overflow, even for
+            # logits near the float64 max
             coef = 0.0
             for j in range(n_classes):
-                coef = coef + (smooth_mass * weight[j]) * row_max - (smooth_mass * weight[j]) * x[j]
+                coef = coef + (2.0 * smooth_mass * weight[j]) * (0.5 * row_max - 0.5 * x[j])
             loss = loss + coef + smooth_mass * weight_sum * log_sum
         else:
             loss = loss + smoothing * ((row_max - row_mean(x, n_classes)) + log_sum)
