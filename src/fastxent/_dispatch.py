@@ -15,7 +15,7 @@ from . import _cpu
 
 LEVELS = ("avx512", "avx2", "baseline")
 # the per-level kernel modules, by the attribute name the API uses
-MODULES = {"sparse": "_sparse"}
+MODULES = {"sparse": "_sparse", "linear": "_linear"}
 
 kernels = types.SimpleNamespace()
 LEVEL = None
