@@ -124,6 +124,8 @@ def _blas_layout(a, name):
     itemsize = a.itemsize
     n_rows, n_cols = a.shape
     s_rows, s_cols = a.strides
+    if a.size == 0:
+        return True, max(n_cols, 1)
     if n_cols <= 1 or s_cols == itemsize:
         if n_rows <= 1:
             return True, max(n_cols, 1)
