@@ -11,7 +11,9 @@ Cases, each in a fresh subprocess (so its peak memory is its own):
   fused     fastxent.linear_cross_entropy(_and_grad)
 float32, no bias, mean reduction, the same thread count everywhere
 (torch.set_num_threads, n_threads, numpy's BLAS threads).  time = median of
-the timed calls after one warm-up call; extra peak = VmHWM minus RSS once the
+the timed calls (small: 5 after one warm-up call; large: one call, no
+warm-up: a call takes minutes on 2 cores, and a first call's page faults are
+then a small part of it); extra peak = VmHWM minus RSS once the
 inputs exist (the peak is reset first through /proc/self/clear_refs), so it
 counts every temporary and the gradients themselves.  The large size runs the
 peers only if their estimated peak fits in the available memory (else at the
@@ -57,7 +59,7 @@ def peak_estimate(impl, mode, n_rows, n_hidden, n_classes):
     return (2 if mode == "fwd" else 3) * logits + grads   # torch: logits, log-softmax, their grads
 
 
-def run_case(impl, mode, n_rows, n_hidden, n_classes, threads, reps):
+def run_case(impl, mode, n_rows, n_hidden, n_classes, threads, reps, warmup):
     """Runs in the child: returns (seconds per timed call, extra peak bytes, loss)."""
     import numpy as np
 
@@ -116,24 +118,25 @@ def run_case(impl, mode, n_rows, n_hidden, n_classes, threads, reps):
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")   # resets VmHWM to the current RSS
     before = rss("VmRSS:")
-    loss = step()   # warm-up
+    for _ in range(warmup):
+        step()
     times = []
     for _ in range(reps):
         start = time.perf_counter()
-        step()
+        loss = step()
         times.append(time.perf_counter() - start)
     return times, rss("VmHWM:") - before, loss
 
 
 def child(args):
     times, extra, loss = run_case(args.impl, args.mode, args.rows, args.hidden, args.classes,
-                                  args.threads, args.reps)
+                                  args.threads, args.reps, args.warmup)
     print(json.dumps({"times": times, "extra": extra, "loss": loss}))
 
 
-def launch(impl, mode, shape, threads, reps):
+def launch(impl, mode, shape, threads, reps, warmup):
     command = [sys.executable, __file__, "--child", "--impl", impl, "--mode", mode, "--threads", str(threads),
-               "--reps", str(reps), "--rows", str(shape[0]), "--hidden", str(shape[1]),
+               "--reps", str(reps), "--warmup", str(warmup), "--rows", str(shape[0]), "--hidden", str(shape[1]),
                "--classes", str(shape[2])]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     result = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -157,7 +160,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="small,large")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--reps", type=int, default=0, help="timed calls (default: 5 small, 2 large)")
+    parser.add_argument("--reps", type=int, default=0, help="timed calls (default: 5, large: 1)")
+    parser.add_argument("--warmup", type=int, default=-1, help="warm-up calls (default: 1, large: 0)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--impl", choices=IMPLS)
     parser.add_argument("--mode", choices=MODES)
@@ -173,7 +177,8 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.sizes.split(","):
         shape = SIZES[name]
-        reps = args.reps or (5 if name == "small" else 2)
+        reps = args.reps or (1 if name == "large" else 5)
+        warmup = args.warmup if args.warmup >= 0 else (0 if name == "large" else 1)
         peer_rows = fitting_rows(shape)
         runs = [((peer_rows,) + shape[1:], impl) for impl in IMPLS]
         if peer_rows != shape[0]:
@@ -181,7 +186,7 @@ def main():
         for mode in MODES:
             reference = {}
             for case_shape, impl in runs:
-                result = launch(impl, mode, case_shape, args.threads, reps)
+                result = launch(impl, mode, case_shape, args.threads, reps, warmup)
                 seconds = statistics.median(result["times"])
                 if impl == "torch":
                     reference[case_shape] = (seconds, result["extra"])
