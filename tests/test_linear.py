@@ -304,3 +304,13 @@ def test_extra_memory_is_a_small_fraction_of_the_logits():
     logits_bytes = 8192 * 16384 * 4
     assert extra["forward"] < 0.05 * logits_bytes, extra
     assert extra["grad"] < 0.05 * logits_bytes, extra
+
+
+def test_blas_thread_limit_is_restored(rng):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [(lib["filepath"], lib["num_threads"]) for lib in threadpoolctl.threadpool_info()]
+    x, weight, labels, b = make(rng, 30, 4, 400, np.float32)
+    grad_fn(x, weight, labels, b, n_threads=2)
+    with pytest.raises(ValueError):
+        grad_fn(x, weight, labels[:3], b)
+    assert [(lib["filepath"], lib["num_threads"]) for lib in threadpoolctl.threadpool_info()] == before
