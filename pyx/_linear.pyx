@@ -11,7 +11,8 @@ a) Blocks.  The logits exist one block at a time (block_rows x block_classes,
    so every product below is written for the transposes.  x and weight may
    each be C- or Fortran-ordered (one contiguous axis, any leading stride).
 b) Forward.  The (rows x classes) plane is cut into n_groups x n_groups
-   tiles; threads take tiles.  Each tile carries, per row, the online
+   tiles (n_groups >= threads, chosen by the caller); threads take tiles
+   dynamically, so a thread the OS holds back does not hold up the rest.  Each tile carries, per row, the online
    log-sum-exp pair (max, sum) of its classes (fx_lse_partial per block,
    fx_lse_merge across blocks) in a per-(group, row) slot, and the target
    logit is taken as its block passes; the slots are merged row by row
@@ -23,7 +24,7 @@ c) Backward.  Each block is computed again and turned, in the scratch, into
    dweight_blk += G^T . X_blk (gemm, beta = 1) and dbias += column sums of G.
    Thread safety without a (threads x C x D) buffer: the tiles are visited
    in n_groups phases; in phase p, row group a is paired with class group
-   (a + p) mod n_groups, so within a phase no two threads share a row group
+   (a + p) mod n_groups, so within a phase no two tiles share a row group
    (dx rows) or a class group (dweight rows, dbias); phases are separated
    by the barrier that ends each parallel loop.  Every block's G is used
    for both products: 4 gemms in all (forward, recompute, dx, dweight), one
@@ -295,7 +296,7 @@ def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one 
 
     with nogil, parallel(num_threads=n_threads):
         tmp = &scratch[threadid(), 0, 0]
-        for tile in prange(n_groups * n_groups, schedule='static', chunksize=1):
+        for tile in prange(n_groups * n_groups, schedule='dynamic', chunksize=1):
             forward_tile(&pb, tile // n_groups, tile % n_groups, &labels[0], has_ignore, ignore_index,
                          want_logit_sum, part_max + (tile % n_groups) * n_rows,
                          part_sum + (tile % n_groups) * n_rows,
@@ -330,7 +331,7 @@ def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one 
     for phase in range(n_groups):
         with nogil, parallel(num_threads=n_threads):
             tmp = &scratch[threadid(), 0, 0]
-            for group in prange(n_groups, schedule='static', chunksize=1):
+            for group in prange(n_groups, schedule='dynamic', chunksize=1):
                 backward_tile(&pb, group, (group + phase) % n_groups, &labels[0], has_ignore,
                               ignore_index, &stats[0, 0], &stats[1, 0], smoothing, z_loss, grad_scale,
                               &dx[0, 0] if pb.n_hidden > 0 else NULL,

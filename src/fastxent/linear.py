@@ -159,6 +159,16 @@ def _check_nonnegative(value, name):
     return value
 
 
+def _tile_groups(threads, n_rows, n_classes):
+    """Groups the rows and the classes are each cut into (the kernel's tiles
+    are groups x groups): up to 4 per thread, so threads that finish early
+    take more tiles, but not so many that a tile holds less than one full
+    block each way (gemm then runs below its peak)."""
+    if threads == 1:
+        return 1
+    return max(threads, min(4 * threads, n_rows // BLOCK_ROWS, n_classes // BLOCK_CLASSES))
+
+
 def _run(a):
     x, weight = a["x"], a["weight"]
     n_rows, n_hidden = x.shape
@@ -176,7 +186,8 @@ def _run(a):
     stats = np.empty((2, n_rows), dtype=np.float64)
     scratch = np.empty((threads, max(1, min(BLOCK_ROWS, n_rows)), max(1, min(BLOCK_CLASSES, n_classes))),
                        dtype=dtype)
-    partials = np.empty((3, threads, n_rows), dtype=np.float64)
+    n_groups = _tile_groups(threads, n_rows, n_classes)
+    partials = np.empty((3, n_groups, n_rows), dtype=np.float64)
     dx = dweight = dbias = None
     if a["want_grad"]:
         dx = np.zeros((n_rows, n_hidden), dtype=dtype)
