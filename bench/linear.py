@@ -60,7 +60,8 @@ def peak_estimate(impl, mode, n_rows, n_hidden, n_classes):
 
 
 def run_case(impl, mode, n_rows, n_hidden, n_classes, threads, reps, warmup):
-    """Runs in the child: returns (seconds per timed call, extra peak bytes, loss)."""
+    """Runs in the child: returns (seconds per timed call, CPU seconds of all
+    the process's threads per timed call, extra peak bytes, loss)."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -120,18 +121,19 @@ def run_case(impl, mode, n_rows, n_hidden, n_classes, threads, reps, warmup):
     before = rss("VmRSS:")
     for _ in range(warmup):
         step()
-    times = []
+    times, cpu = [], []
     for _ in range(reps):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         loss = step()
         times.append(time.perf_counter() - start)
-    return times, rss("VmHWM:") - before, loss
+        cpu.append(time.process_time() - start_cpu)
+    return times, cpu, rss("VmHWM:") - before, loss
 
 
 def child(args):
-    times, extra, loss = run_case(args.impl, args.mode, args.rows, args.hidden, args.classes,
+    times, cpu, extra, loss = run_case(args.impl, args.mode, args.rows, args.hidden, args.classes,
                                   args.threads, args.reps, args.warmup)
-    print(json.dumps({"times": times, "extra": extra, "loss": loss}))
+    print(json.dumps({"times": times, "cpu": cpu, "extra": extra, "loss": loss}))
 
 
 def launch(impl, mode, shape, threads, reps, warmup):
@@ -172,9 +174,11 @@ def main():
     if args.child:
         return child(args)
 
-    print(f"{args.threads} threads; time = median of the timed calls; extra = peak RSS over the inputs")
-    print("| size (N, D, C) | logits MiB | impl | mode | time s | x torch | extra MiB | % of torch extra | loss |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"{args.threads} threads; time = median of the timed calls (cpu: CPU seconds of all threads, "
+          f"which other processes on a shared machine inflate less); extra = peak RSS over the inputs")
+    print("| size (N, D, C) | logits MiB | impl | mode | time s | cpu s | x torch | extra MiB "
+          "| % of torch extra | loss |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.sizes.split(","):
         shape = SIZES[name]
         reps = args.reps or (1 if name == "large" else 5)
@@ -194,7 +198,8 @@ def main():
                 ratio = f"{seconds / torch_time:.2f}" if torch_time else "-"
                 share = f"{100 * result['extra'] / torch_extra:.1f}" if torch_extra else "-"
                 logits_mib = case_shape[0] * case_shape[2] * 4 / 2**20
-                print(f"| {case_shape} | {logits_mib:,.0f} | {impl} | {mode} | {seconds:.3f} | {ratio} | "
+                cpu = statistics.median(result["cpu"])
+                print(f"| {case_shape} | {logits_mib:,.0f} | {impl} | {mode} | {seconds:.3f} | {cpu:.3f} | {ratio} | "
                       f"{result['extra'] / 2**20:,.1f} | {share} | {result['loss']:.6f} |", flush=True)
 
 
