@@ -4,7 +4,7 @@ The fused kernels (_linear.pyx) call gemm from inside their own OpenMP
 threads, one logits block per call.  A threaded BLAS would then start its
 own team inside each of ours: scipy's OpenBLAS (pthreads build) serializes
 concurrent threaded calls on a lock and oversubscribes the cores, which
-measured 5 to 20 times slower than the same calls with BLAS on one thread.
+measured 1.6 to 7.5 times slower than the same calls with BLAS on one thread.
 threadpoolctl sets the loaded BLAS libraries (whichever scipy was built
 with: OpenBLAS, MKL, BLIS, ...) to one thread for the duration of the call
 and restores them afterwards.  The limit is process-wide: other Python
