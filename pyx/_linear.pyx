@@ -12,11 +12,11 @@ a) Blocks.  The logits exist one block at a time (block_rows x block_classes,
    each be C- or Fortran-ordered (one contiguous axis, any leading stride).
 b) Forward.  The (rows x classes) plane is cut into n_groups x n_groups
    tiles (n_groups >= threads, chosen by the caller); threads take tiles
-   dynamically, so a thread the OS holds back does not hold up the rest.  Each tile carries, per row, the online
-   log-sum-exp pair (max, sum) of its classes (fx_lse_partial per block,
-   fx_lse_merge across blocks) in a per-(group, row) slot, and the target
-   logit is taken as its block passes; the slots are merged row by row
-   afterwards.  Extra memory: the scratch (threads x block) and O(groups x
+   dynamically, so a thread the OS holds back does not hold up the rest.
+   Each tile carries, per row, the online log-sum-exp pair (max, sum) of
+   its classes (fx_lse_partial per block, fx_lse_merge across blocks) in a
+   per-(group, row) slot, and the target logit is taken as its block
+   passes; the slots are merged row by row afterwards.  Extra memory: the scratch (threads x block) and O(groups x
    rows) doubles, never O(rows x classes).
 c) Backward.  Each block is computed again and turned, in the scratch, into
    G = dloss/dlogits = scale * (softmax * (1 + 2 z lse) - (1 - eps) onehot
@@ -31,7 +31,8 @@ c) Backward.  Each block is computed again and turned, in the scratch, into
    more than a path that keeps the logits.
 d) BLAS threads.  gemm is called from inside the OpenMP threads, one
    block per call, and must then run single-threaded itself: the caller
-   (fastxent/linear.py) limits scipy's BLAS to one thread around the call.
+   (fastxent/_blas.py) limits the BLAS libraries to one thread around the
+   call.
 e) Precision: sums of exps, row sums, losses, lse and dbias in double; the
    logits, exps and G in the inputs' dtype (gemm's precision).
 

@@ -105,6 +105,8 @@ def _prepare(x, weight, labels, bias, ignore_index, label_smoothing, reduction, 
             raise ValueError(f"bias must have shape ({n_classes},), one value per row of weight, "
                              f"got {bias.shape}")
         bias = np.ascontiguousarray(bias)   # O(classes)
+    if n_hidden >= 2**31:
+        raise ValueError(f"x's {n_hidden} columns exceed BLAS's 32-bit integers")
     x_layout = _blas_layout(x, "x")
     weight_layout = _blas_layout(weight, "weight")
     v.check_reduction(reduction)
@@ -179,8 +181,6 @@ def _run(a):
     grad_scale = 1.0
     if a["reduction"] == "mean":
         grad_scale = 1.0 / denominator if denominator != 0 else 0.0
-    if n_hidden >= 2**31:
-        raise ValueError(f"x's {n_hidden} columns exceed BLAS's 32-bit integers")
 
     loss_rows = np.empty(n_rows, dtype=np.float64)
     stats = np.empty((2, n_rows), dtype=np.float64)
