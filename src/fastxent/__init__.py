@@ -4,6 +4,8 @@ from ._config import config, show_config
 from ._version import __version__
 # objectives for scikit-learn-style estimators (issue 7)
 from .objective import BinomialLoss, LinearModelObjective, MultinomialLoss
+# fused linear + cross-entropy (issue 6)
+from .linear import linear_cross_entropy, linear_cross_entropy_and_grad
 from .sparse import (
     sparse_softmax_cross_entropy_with_logits,
     sparse_softmax_cross_entropy_with_logits_and_grad,
@@ -52,6 +54,8 @@ __all__ = [
     "LinearModelObjective",
     "MultinomialLoss",
     "config",
+    "linear_cross_entropy",
+    "linear_cross_entropy_and_grad",
     "show_config",
     "sparse_softmax_cross_entropy_with_logits",
     "sparse_softmax_cross_entropy_with_logits_and_grad",

@@ -18,7 +18,8 @@ LEVELS = ("avx512", "avx2", "baseline")
 MODULES = {"sparse": "_sparse",
            "sigmoid": "_sigmoid",
            "softmax": "_softmax",
-           "objective": "_objective"}
+           "objective": "_objective",
+           "linear": "_linear"}
 
 kernels = types.SimpleNamespace()
 LEVEL = None

@@ -307,9 +307,9 @@ class LinearModelObjective:
         block's raw predictions under 4M values, at most 4096).
 
     Memory: the raw predictions exist one block at a time (block_rows x
-    classes), never (samples x classes).  With a dense X, no sample weights
-    and fastxent.linear_cross_entropy_and_grad available, the fused kernel
-    computes loss and gradient instead.
+    classes), never (samples x classes).  With a dense X and no sample weights,
+    `loss` uses the fused fastxent.linear_cross_entropy instead (same memory
+    bound, one BLAS pass).
     """
 
     def __init__(self, X, y, *, n_classes=None, sample_weight=None, alpha=0.0, fit_intercept=True,
@@ -362,7 +362,7 @@ class LinearModelObjective:
     def loss(self, coef):
         """f(coef)."""
         weight, intercept = self.unpack(coef)
-        fused = self._fused("linear_cross_entropy")
+        fused = self._fused()
         if fused is not None:
             w, b = self._cast(weight, intercept)
             mean = float(fused(self.X, w, self.y, bias=b, reduction="mean", n_threads=self.n_threads))
@@ -373,18 +373,14 @@ class LinearModelObjective:
     def loss_gradient(self, coef):
         """(f(coef), gradient of f as a flat float64 vector)."""
         weight, intercept = self.unpack(coef)
-        fused = self._fused("linear_cross_entropy_and_grad")
-        if fused is not None:
-            w, b = self._cast(weight, intercept)
-            mean, _, grad_w, grad_b = fused(self.X, w, self.y, bias=b, reduction="mean",
-                                            n_threads=self.n_threads)
-            mean = float(mean)
-        else:
-            total, grad_w, grad_b = self._sweep(weight, intercept, want_grad=True)
-            mean = total / self.weight_sum
-            grad_w /= self.weight_sum
-            if grad_b is not None:
-                grad_b /= self.weight_sum
+        # not the fused kernel here: it also computes dx (samples x features),
+        # which a linear model does not need, and needs four matrix products
+        # where this sweep needs two
+        total, grad_w, grad_b = self._sweep(weight, intercept, want_grad=True)
+        mean = total / self.weight_sum
+        grad_w /= self.weight_sum
+        if grad_b is not None:
+            grad_b /= self.weight_sum
         grad_w = grad_w + self.alpha * weight
         return mean + self._penalty(weight), self.pack(grad_w, grad_b)
 
@@ -436,12 +432,12 @@ class LinearModelObjective:
         w, b = self._cast(weight, intercept)
         return np.ascontiguousarray(w.T), b
 
-    def _fused(self, name):
-        """fastxent's fused linear + cross-entropy function when it applies:
-        installed, dense X, unweighted samples."""
+    def _fused(self):
+        """fastxent.linear_cross_entropy when it applies: dense X, unweighted
+        samples (looked up at call time, so tests can wrap it)."""
         if self.is_sparse or self.sample_weight is not None:
             return None
-        return getattr(fastxent, name, None)
+        return fastxent.linear_cross_entropy
 
     def _blocks(self):
         n_rows = self.X.shape[0]

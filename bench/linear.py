@@ -1,0 +1,207 @@
+"""Fused linear + cross-entropy against PyTorch and fastxent's own unfused path.
+
+    PYTHONPATH=src python bench/linear.py [--sizes small,large] [--threads 2]
+
+Cases, each in a fresh subprocess (so its peak memory is its own):
+  torch     F.linear then F.cross_entropy; fwd under torch.no_grad(),
+            fwd+bwd with autograd (grads of x and weight)
+  unfused   fastxent without fusion: logits = x @ weight.T (numpy's BLAS),
+            then the sparse kernel; fwd+bwd writes the logits' gradient in
+            place over the logits, then dx = G @ weight, dweight = G.T @ x
+  fused     fastxent.linear_cross_entropy(_and_grad)
+float32, no bias, mean reduction, the same thread count everywhere
+(torch.set_num_threads, n_threads, numpy's BLAS threads).  time = median of
+the timed calls (small: 5 after one warm-up call; large: one call, no
+warm-up: a call takes minutes on 2 cores, and a first call's page faults are
+then a small part of it); extra peak = VmHWM minus RSS once the
+inputs exist (the peak is reset first through /proc/self/clear_refs), so it
+counts every temporary and the gradients themselves.  The large size runs the
+peers only if their estimated peak fits in the available memory (else at the
+largest row count that does; fastxent fused alone at the full size).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+SIZES = {"tiny": (256, 64, 4096), "small": (1024, 512, 32000), "large": (8192, 1024, 128256)}
+IMPLS = ("torch", "unfused", "fused")
+MODES = ("fwd", "fwdbwd")
+
+
+def rss(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def available_bytes():
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no MemAvailable in /proc/meminfo")
+
+
+def peak_estimate(impl, mode, n_rows, n_hidden, n_classes):
+    """Bytes a case needs beyond its inputs (logits-sized arrays it keeps at once)."""
+    logits = n_rows * n_classes * 4
+    grads = (n_rows + n_classes) * n_hidden * 4
+    if impl == "fused":
+        return grads + (64 << 20)
+    if impl == "unfused":
+        return logits + grads
+    return (2 if mode == "fwd" else 3) * logits + grads   # torch: logits, log-softmax, their grads
+
+
+def run_case(impl, mode, n_rows, n_hidden, n_classes, threads, reps, warmup):
+    """Runs in the child: returns (seconds per timed call, CPU seconds of all
+    the process's threads per timed call, extra peak bytes, loss)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n_rows, n_hidden), dtype=np.float32)
+    weight = rng.standard_normal((n_classes, n_hidden), dtype=np.float32)
+    weight *= 1.0 / np.sqrt(n_hidden)
+    labels = rng.integers(0, n_classes, n_rows)
+
+    if impl == "torch":
+        import torch
+        import torch.nn.functional as F
+
+        torch.set_num_threads(threads)
+        tx, tw, ty = torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(labels)
+        if mode == "fwd":
+            def step():
+                with torch.no_grad():
+                    return float(F.cross_entropy(F.linear(tx, tw), ty))
+        else:
+            tx.requires_grad_(True)
+            tw.requires_grad_(True)
+
+            def step():
+                tx.grad = tw.grad = None
+                loss = F.cross_entropy(F.linear(tx, tw), ty)
+                loss.backward()
+                return float(loss)
+    else:
+        from threadpoolctl import threadpool_limits
+
+        import fastxent
+
+        threadpool_limits(threads, user_api="blas")
+        if impl == "fused" and mode == "fwd":
+            def step():
+                return float(fastxent.linear_cross_entropy(x, weight, labels, n_threads=threads))
+        elif impl == "fused":
+            def step():
+                return float(fastxent.linear_cross_entropy_and_grad(x, weight, labels, n_threads=threads)[0])
+        elif mode == "fwd":
+            def step():
+                logits = x @ weight.T
+                return float(fastxent.sparse_softmax_cross_entropy_with_logits(
+                    labels, logits, reduction="mean", n_threads=threads))
+        else:
+            def step():
+                logits = x @ weight.T
+                loss, grad = fastxent.sparse_softmax_cross_entropy_with_logits_and_grad(
+                    labels, logits, reduction="mean", out=logits, n_threads=threads)
+                dx = grad @ weight
+                dweight = grad.T @ x
+                del dx, dweight
+                return float(loss)
+
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")   # resets VmHWM to the current RSS
+    before = rss("VmRSS:")
+    for _ in range(warmup):
+        step()
+    times, cpu = [], []
+    for _ in range(reps):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        loss = step()
+        times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return times, cpu, rss("VmHWM:") - before, loss
+
+
+def child(args):
+    times, cpu, extra, loss = run_case(args.impl, args.mode, args.rows, args.hidden, args.classes,
+                                  args.threads, args.reps, args.warmup)
+    print(json.dumps({"times": times, "cpu": cpu, "extra": extra, "loss": loss}))
+
+
+def launch(impl, mode, shape, threads, reps, warmup):
+    command = [sys.executable, __file__, "--child", "--impl", impl, "--mode", mode, "--threads", str(threads),
+               "--reps", str(reps), "--warmup", str(warmup), "--rows", str(shape[0]), "--hidden", str(shape[1]),
+               "--classes", str(shape[2])]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"{impl} {mode} {shape} failed:\n{result.stderr}")
+    return json.loads(result.stdout)
+
+
+def fitting_rows(shape):
+    """The largest row count (halving) at which every peer's estimate fits
+    in 80 % of the memory available now."""
+    n_rows, n_hidden, n_classes = shape
+    budget = 0.8 * available_bytes()
+    while n_rows > 1 and max(peak_estimate(impl, mode, n_rows, n_hidden, n_classes)
+                             for impl in IMPLS for mode in MODES) > budget:
+        n_rows //= 2
+    return n_rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="small,large")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--reps", type=int, default=0, help="timed calls (default: 5, large: 1)")
+    parser.add_argument("--warmup", type=int, default=-1, help="warm-up calls (default: 1, large: 0)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--impl", choices=IMPLS)
+    parser.add_argument("--mode", choices=MODES)
+    parser.add_argument("--rows", type=int)
+    parser.add_argument("--hidden", type=int)
+    parser.add_argument("--classes", type=int)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+
+    print(f"{args.threads} threads; time = median of the timed calls (cpu: CPU seconds of all threads, "
+          f"which other processes on a shared machine inflate less); extra = peak RSS over the inputs")
+    print("| size (N, D, C) | logits MiB | impl | mode | time s | cpu s | x torch | extra MiB "
+          "| % of torch extra | loss |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in args.sizes.split(","):
+        shape = SIZES[name]
+        reps = args.reps or (1 if name == "large" else 5)
+        warmup = args.warmup if args.warmup >= 0 else (0 if name == "large" else 1)
+        peer_rows = fitting_rows(shape)
+        runs = [((peer_rows,) + shape[1:], impl) for impl in IMPLS]
+        if peer_rows != shape[0]:
+            runs.append((shape, "fused"))
+        for mode in MODES:
+            reference = {}
+            for case_shape, impl in runs:
+                result = launch(impl, mode, case_shape, args.threads, reps, warmup)
+                seconds = statistics.median(result["times"])
+                if impl == "torch":
+                    reference[case_shape] = (seconds, result["extra"])
+                torch_time, torch_extra = reference.get(case_shape, (None, None))
+                ratio = f"{seconds / torch_time:.2f}" if torch_time else "-"
+                share = f"{100 * result['extra'] / torch_extra:.1f}" if torch_extra else "-"
+                logits_mib = case_shape[0] * case_shape[2] * 4 / 2**20
+                cpu = statistics.median(result["cpu"])
+                print(f"| {case_shape} | {logits_mib:,.0f} | {impl} | {mode} | {seconds:.3f} | {cpu:.3f} | {ratio} | "
+                      f"{result['extra'] / 2**20:,.1f} | {share} | {result['loss']:.6f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+/*
+ * Template of fx_linear.h, instantiated for float (FX_SUF = f) and double
+ * (FX_SUF = d).  Include only from fx_linear.h.
+ */
+
+#define FX_CAT_(a, b) a##_##b
+#define FX_CAT(a, b) FX_CAT_(a, b)
+#define FX_FN(name) FX_CAT(name, FX_SUF)
+
+FX_INLINE FX_T FX_FN(fx_tanh)(FX_T z)
+{
+    FX_T e = FX_EXP((FX_T)-2 * (z < 0 ? -z : z));
+    FX_T t = ((FX_T)1 - e) / ((FX_T)1 + e);
+    return z < 0 ? -t : t;
+}
+
+/* x[j] = cap * tanh(x[j] / cap), in place over x[0:n] */
+static void FX_FN(fx_softcap)(FX_T *x, Py_ssize_t n, double cap)
+{
+    const FX_T c = (FX_T)cap, inv = (FX_T)(1.0 / cap);
+    Py_ssize_t j;
+    for (j = 0; j < n; j++)
+        x[j] = c * FX_FN(fx_tanh)(x[j] * inv);
+}
+
+/*
+ * The gradient row of a softmax cross-entropy over the (soft-capped) logits
+ * s[0:n], in place:
+ *     s[j] <- (prob_scale * exp(s[j] - lse) - shift) * (1 - (s[j] * inv_cap)^2)
+ * lse is passed as its parts (row max, log of the sum; see fx_rows_impl.h);
+ * the last factor is d(cap tanh(x / cap)) / dx written with the capped value
+ * itself, and is 1 when inv_cap = 0 (no soft-capping).
+ */
+static void FX_FN(fx_grad_row)(FX_T *s, Py_ssize_t n, double max, double log_sum,
+                               double prob_scale, double shift, double inv_cap)
+{
+    const FX_T m = (FX_T)max, ls = (FX_T)log_sum, a = (FX_T)prob_scale;
+    const FX_T b = (FX_T)shift, ic = (FX_T)inv_cap;
+    Py_ssize_t j;
+    for (j = 0; j < n; j++) {
+        FX_T t = s[j] * ic;
+        s[j] = (a * FX_EXP((s[j] - m) - ls) - b) * ((FX_T)1 - t * t);
+    }
+}
+
+#undef FX_FN
+#undef FX_CAT
+#undef FX_CAT_

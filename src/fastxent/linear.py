@@ -1,0 +1,208 @@
+"""Fused linear + softmax cross-entropy: the loss of a classifier head
+(logits = x @ weight.T + bias, weight in nn.Linear's (classes, hidden) layout)
+and its gradients, with the logits computed block by block and never stored."""
+import numbers
+
+import numpy as np
+
+from . import _blas, _threads
+from . import _validate as v
+from ._dispatch import kernels
+from .sparse import reduce_rows
+
+# A logits block is BLOCK_ROWS x BLOCK_CLASSES values per thread (4 MiB of
+# float32, 8 MiB of float64).  Measured on a 2-core AMD EPYC (1 MiB L2 per
+# core, 32 MiB L3) with scipy's OpenBLAS: 512 x 2048 runs the four products
+# at 95-100 % of one large sgemm's rate, 256 x 2048 about 7 % slower (gemm
+# repacks each operand once per call, and the dweight product has
+# k = BLOCK_ROWS), 128 x 4096 25 % slower.  Every thread's block stays in
+# the L3 while it is turned into the softmax gradient and read back by gemm.
+BLOCK_ROWS = 512
+BLOCK_CLASSES = 2048
+
+
+def linear_cross_entropy(x, weight, labels, bias=None, *, ignore_index=None, label_smoothing=0.0,
+                         reduction="mean", z_loss=0.0, softcap=None, return_lse=False, n_threads=None):
+    """Softmax cross-entropy of the logits x @ weight.T + bias against integer
+    labels, without forming the (rows x classes) logits.
+
+    Parameters
+    ----------
+    x : (rows, hidden) float32 or float64 array (the head's input).
+    weight : (classes, hidden) array of x's dtype (nn.Linear's layout; a
+        Keras kernel of shape (hidden, classes) is passed as ``kernel.T``).
+        x and weight need one contiguous axis (C or Fortran order, rows may
+        be strided); anything else is refused, not copied.
+    labels : (rows,) integer array, each in [0, classes) or equal to ignore_index.
+    bias : (classes,) array of x's dtype, or None.
+    ignore_index : rows with this label get loss 0 and are left out of the
+        mean. None (default) ignores nothing; PyTorch's convention is -100.
+    label_smoothing : eps in [0, 1]: the target is (1 - eps) one-hot + eps / classes.
+    reduction : "mean" (default, over the rows not ignored), "sum" or "none".
+    z_loss : coefficient of the auxiliary term z_loss * lse**2 added to each
+        row's loss (PaLM's z-loss; lse = log-sum-exp of the row's logits).
+    softcap : None, or c > 0: the logits become c * tanh(logits / c) before
+        the loss (Gemma 2's logit soft-capping).
+    return_lse : also return the per-row log-sum-exp of the (capped) logits.
+    n_threads : OpenMP threads (default: OpenMP's default; small inputs use one).
+
+    Returns
+    -------
+    loss, a scalar of x's dtype, or (rows,) for reduction="none"; with
+    return_lse, (loss, lse) with lse of shape (rows,) in x's dtype.
+    """
+    args = _prepare(x, weight, labels, bias, ignore_index, label_smoothing, reduction, z_loss, softcap,
+                    n_threads, want_grad=False)
+    loss, _, _, _, lse = _run(args)
+    return (loss, lse) if return_lse else loss
+
+
+def linear_cross_entropy_and_grad(x, weight, labels, bias=None, *, ignore_index=None, label_smoothing=0.0,
+                                  reduction="mean", z_loss=0.0, softcap=None, return_lse=False,
+                                  n_threads=None):
+    """The loss of linear_cross_entropy and its gradients with respect to x,
+    weight and bias, in one call.
+
+    The gradients are of the reduced loss ("mean": divided by the number of
+    rows not ignored; "none": of the sum of the per-row losses).  Extra
+    memory: one logits block per thread plus O(rows), never O(rows x classes);
+    the compute is four matrix products of the head's size (the logits twice,
+    dx and dweight), against three for a path that stores the logits.
+
+    Returns (loss, dx, dweight, dbias), dbias None when bias is None, and lse
+    appended when return_lse.  dx and dweight are new C-ordered arrays of
+    x's and weight's shapes and dtype.
+    """
+    args = _prepare(x, weight, labels, bias, ignore_index, label_smoothing, reduction, z_loss, softcap,
+                    n_threads, want_grad=True)
+    loss, dx, dweight, dbias, lse = _run(args)
+    result = (loss, dx, dweight, dbias)
+    return result + (lse,) if return_lse else result
+
+
+def _prepare(x, weight, labels, bias, ignore_index, label_smoothing, reduction, z_loss, softcap, n_threads,
+             want_grad):
+    """Every check, before anything is computed; returns the kernel's arguments."""
+    x = v.float_array(x, "x")
+    weight = v.float_array(weight, "weight")
+    if x.ndim != 2:
+        raise ValueError(f"x must have shape (rows, hidden), got {x.ndim} dimension(s) with shape {x.shape}")
+    if weight.ndim != 2:
+        raise ValueError(f"weight must have shape (classes, hidden), got {weight.ndim} dimension(s) "
+                         f"with shape {weight.shape}")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"weight must have x's dtype {x.dtype}, got {weight.dtype}")
+    n_rows, n_hidden = x.shape
+    n_classes = weight.shape[0]
+    if weight.shape[1] != n_hidden:
+        raise ValueError(f"weight must have shape (classes, {n_hidden}) to match x's {n_hidden} columns, "
+                         f"got {weight.shape}")
+    if bias is not None:
+        bias = v.float_array(bias, "bias")
+        if bias.dtype != x.dtype:
+            raise TypeError(f"bias must have x's dtype {x.dtype}, got {bias.dtype}")
+        if bias.shape != (n_classes,):
+            raise ValueError(f"bias must have shape ({n_classes},), one value per row of weight, "
+                             f"got {bias.shape}")
+        bias = np.ascontiguousarray(bias)   # O(classes)
+    if n_hidden >= 2**31:
+        raise ValueError(f"x's {n_hidden} columns exceed BLAS's 32-bit integers")
+    x_layout = _blas_layout(x, "x")
+    weight_layout = _blas_layout(weight, "weight")
+    v.check_reduction(reduction)
+    smoothing = v.check_fraction(label_smoothing, "label_smoothing")
+    z_loss = _check_nonnegative(z_loss, "z_loss")
+    if softcap is not None:
+        softcap = _check_nonnegative(softcap, "softcap")
+        if softcap == 0.0:
+            raise ValueError("softcap must be None or positive, got 0")
+    y, n_valid = v.labels_1d(labels, n_rows, n_classes, ignore_index)
+    threads = _threads.resolve(n_threads, work=n_rows * n_classes)
+    return dict(x=x, x_layout=x_layout, weight=weight, weight_layout=weight_layout, bias=bias, labels=y,
+                n_valid=n_valid, ignore_index=ignore_index, smoothing=smoothing, z_loss=z_loss,
+                softcap=softcap, reduction=reduction, threads=threads, want_grad=want_grad)
+
+
+def _blas_layout(a, name):
+    """(row_major, leading dimension) of a 2-D array BLAS can read in place:
+    one axis of unit stride, the other a positive multiple of the item size."""
+    itemsize = a.itemsize
+    n_rows, n_cols = a.shape
+    s_rows, s_cols = a.strides
+    if a.size == 0:
+        return True, max(n_cols, 1)
+    if n_cols <= 1 or s_cols == itemsize:
+        if n_rows <= 1:
+            return True, max(n_cols, 1)
+        if s_rows % itemsize == 0 and s_rows // itemsize >= max(n_cols, 1):
+            return True, _fits_int(s_rows // itemsize, name)
+    if n_rows <= 1 or s_rows == itemsize:
+        if n_cols <= 1:
+            return False, max(n_rows, 1)
+        if s_cols % itemsize == 0 and s_cols // itemsize >= max(n_rows, 1):
+            return False, _fits_int(s_cols // itemsize, name)
+    raise ValueError(f"{name} must have one contiguous axis (C or Fortran order, the other axis "
+                     f"strided by whole rows) for BLAS, got strides {a.strides} for shape {a.shape} "
+                     f"and {a.dtype}: copy it with np.ascontiguousarray({name})")
+
+
+def _fits_int(ld, name):
+    if ld >= 2**31:
+        raise ValueError(f"{name}'s row stride ({ld} items) exceeds BLAS's 32-bit integers")
+    return ld
+
+
+def _check_nonnegative(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a non-negative float, got {type(value).__name__}")
+    value = float(value)
+    if not (np.isfinite(value) and value >= 0.0):
+        raise ValueError(f"{name} must be a finite non-negative float, got {value}")
+    return value
+
+
+def _tile_groups(threads, n_rows, n_classes):
+    """Groups the rows and the classes are each cut into (the kernel's tiles
+    are groups x groups): up to 4 per thread, so threads that finish early
+    take more tiles, but not so many that a tile holds less than one full
+    block each way (gemm then runs below its peak)."""
+    if threads == 1:
+        return 1
+    return max(threads, min(4 * threads, n_rows // BLOCK_ROWS, n_classes // BLOCK_CLASSES))
+
+
+def _run(a):
+    x, weight = a["x"], a["weight"]
+    n_rows, n_hidden = x.shape
+    n_classes = weight.shape[0]
+    dtype = x.dtype
+    threads = a["threads"]
+    denominator = float(a["n_valid"])
+    grad_scale = 1.0
+    if a["reduction"] == "mean":
+        grad_scale = 1.0 / denominator if denominator != 0 else 0.0
+
+    loss_rows = np.empty(n_rows, dtype=np.float64)
+    stats = np.empty((2, n_rows), dtype=np.float64)
+    scratch = np.empty((threads, max(1, min(BLOCK_ROWS, n_rows)), max(1, min(BLOCK_CLASSES, n_classes))),
+                       dtype=dtype)
+    n_groups = _tile_groups(threads, n_rows, n_classes)
+    partials = np.empty((3, n_groups, n_rows), dtype=np.float64)
+    dx = dweight = dbias = None
+    if a["want_grad"]:
+        dx = np.zeros((n_rows, n_hidden), dtype=dtype)
+        dweight = np.zeros((n_classes, n_hidden), dtype=dtype)
+        if a["bias"] is not None:
+            dbias = np.zeros(n_classes, dtype=np.float64)
+    ignore_index = a["ignore_index"]
+    with _blas.single_threaded():
+        total = kernels.linear.linear_xent(
+            x, *a["x_layout"], weight, *a["weight_layout"], a["bias"], a["labels"],
+            ignore_index is not None, v.check_ignore_index(ignore_index),
+            a["smoothing"], a["z_loss"], a["softcap"] or 0.0, loss_rows, stats, dx, dweight, dbias,
+            grad_scale, scratch, partials, threads)
+    loss = reduce_rows(loss_rows, a["reduction"], denominator, dtype, total)
+    lse = (stats[0] + stats[1]).astype(dtype)
+    if dbias is not None:
+        dbias = dbias.astype(dtype)
+    return loss, dx, dweight, dbias, lse
