@@ -59,7 +59,7 @@ def test_binary_matches_torch_autograd(isa, rng, dtype, from_logits, balance, ga
     expected = rf.loss_and_grad(lambda x: rf.binary_focal(tensor(targets), x, *args), y_pred)
     got = fx.binary_focal_crossentropy_and_grad(targets, y_pred, *args)
     check(got, expected, dtype)
-    np.testing.assert_array_equal(got[0], fx.binary_focal_crossentropy(targets, y_pred, *args))
+    np.testing.assert_allclose(got[0], fx.binary_focal_crossentropy(targets, y_pred, *args), **tolerance(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -72,7 +72,7 @@ def test_categorical_matches_torch_autograd(isa, rng, dtype, from_logits, alpha,
     expected = rf.loss_and_grad(lambda x: rf.categorical_focal(tensor(targets), x, *args), y_pred)
     got = fx.categorical_focal_crossentropy_and_grad(targets, y_pred, *args)
     check(got, expected, dtype)
-    np.testing.assert_array_equal(got[0], fx.categorical_focal_crossentropy(targets, y_pred, *args))
+    np.testing.assert_allclose(got[0], fx.categorical_focal_crossentropy(targets, y_pred, *args), **tolerance(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -81,13 +81,13 @@ def test_categorical_matches_torch_autograd(isa, rng, dtype, from_logits, alpha,
 @pytest.mark.parametrize("alpha, gamma", [(0.25, 2.0), ([0.1, 0.2, 0.3, 0.4, 0.5], 0.5), (1.0, 0.0)])
 def test_sparse_matches_torch_autograd(isa, rng, dtype, from_logits, ignore_class, alpha, gamma):
     _, labels, y_pred = categorical_data(rng, (9, 5), dtype, from_logits)
+    labels[1::4] = 2
     args = (alpha, gamma, from_logits, ignore_class)
     expected = rf.loss_and_grad(lambda x: rf.sparse_focal(labels, x, *args), y_pred)
     got = fx.sparse_categorical_focal_crossentropy_and_grad(labels, y_pred, *args)
     check(got, expected, dtype)
-    np.testing.assert_array_equal(got[0], fx.sparse_categorical_focal_crossentropy(labels, y_pred, *args))
+    np.testing.assert_allclose(got[0], fx.sparse_categorical_focal_crossentropy(labels, y_pred, *args), **tolerance(dtype))
     if ignore_class is not None:
-        assert np.any(labels == ignore_class)
         np.testing.assert_array_equal(got[1][labels == ignore_class], 0)
 
 
@@ -222,20 +222,22 @@ def test_large_logits_match_log_space_autograd(gamma):
         np.testing.assert_allclose(got[0], expected[0], rtol=1e-12)
         np.testing.assert_allclose(got[1], expected[1], rtol=1e-9, atol=1e-300)
 
-    targets = np.array([[1.0, 0.0, 1.0, 0.0, 0.6]])
+    # binary: torch's own sigmoid(x) - t loses the tails' digits; 50-digit numerical derivatives instead
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 50
+    targets = [1.0, 0.0, 1.0, 0.0, 0.6]
     binary_logits = np.array([[30.0, -30.0, -35.0, 40.0, 25.0]])
 
-    def binary(x):
-        t = tensor(targets)
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(x, t, reduction="none")
-        log_miss = torch.logaddexp(torch.log(t) - torch.nn.functional.softplus(x),
-                                   torch.log1p(-t) - torch.nn.functional.softplus(-x))
-        return (torch.exp(gamma * log_miss) * bce).mean(dim=-1)
+    def element(t, x):
+        s = 1 / (1 + mp.exp(-x))
+        bce = -(t * mp.log(s) + (1 - t) * mp.log(1 - s))
+        return (t * (1 - s) + (1 - t) * s) ** gamma * bce
 
-    expected = rf.loss_and_grad(binary, binary_logits)
-    got = fx.binary_focal_crossentropy_and_grad(targets, binary_logits, gamma=gamma, from_logits=True)
-    np.testing.assert_allclose(got[0], expected[0], rtol=1e-12)
-    np.testing.assert_allclose(got[1], expected[1], rtol=1e-9, atol=1e-300)
+    got = fx.binary_focal_crossentropy_and_grad(np.array([targets]), binary_logits, gamma=gamma, from_logits=True)
+    expected_loss = sum(element(t, mp.mpf(x)) for t, x in zip(targets, binary_logits[0])) / 5
+    expected_grad = [mp.diff(lambda x: element(t, x), mp.mpf(x0)) / 5 for t, x0 in zip(targets, binary_logits[0])]
+    np.testing.assert_allclose(got[0], [float(expected_loss)], rtol=1e-14)
+    np.testing.assert_allclose(got[1][0], [float(g) for g in expected_grad], rtol=1e-12, atol=1e-300)
 
 
 def test_special_values():
