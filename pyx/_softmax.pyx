@@ -30,7 +30,7 @@ from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
 from libc.math cimport log, NAN, INFINITY
 
-from fx_rows cimport row_lse_partial, row_sum, row_softmax, row_log_softmax
+from fx_rows cimport row_lse_partial, row_mean, row_sum, row_softmax, row_log_softmax
 from fx_focal cimport focal_row, sparse_focal_row
 from fx_soft cimport (soft_dot, soft_grad, softmax_hess, probs_xent as row_probs_xent, probs_grad as row_probs_grad,
                       col_max, col_sumexp, col_dot, col_write, FX_COL_GRAD, FX_COL_HESS, FX_COL_LOG)
@@ -126,7 +126,7 @@ def soft_xent(const floating[:, :] logits,         # IN  (n_rows, n_classes), an
                 if weight != NULL:
                     smooth_dot = soft_dot(x, weight, <const floating *>NULL, n_classes, row_max, &unused)
                 else:
-                    smooth_dot = n_classes * row_max - row_sum(x, n_classes)
+                    smooth_dot = n_classes * (row_max - row_mean(x, n_classes))
                 dot = dot + spread * smooth_dot
                 row_mass = row_mass + spread * weight_sum
             # lse - x_j as (max - x_j) + log_sum (exact for huge, close logits)

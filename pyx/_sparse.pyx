@@ -28,7 +28,7 @@ from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
 from libc.math cimport log, NAN
 
-from fx_rows cimport (row_lse_partial, row_sum, row_softmax, row_log_softmax, fx_lse_merge,
+from fx_rows cimport (row_lse_partial, row_mean, row_softmax, row_log_softmax, fx_lse_merge,
                       fx_expf, fx_exp, fx_expf_neg, fx_exp_neg)
 
 ctypedef fused index_t:
@@ -112,12 +112,14 @@ cdef double sparse_row(const floating *x,          # IN  one contiguous row of l
     loss = (1.0 - smoothing) * w_target * ((row_max - x[label]) + log_sum)
     if smoothing != 0.0:
         if weight != NULL:
+            # halves are exact and their difference cannot overflow, even for
+            # logits near the float64 max
             coef = 0.0
             for j in range(n_classes):
-                coef = coef + weight[j] * ((row_max - x[j]) + log_sum)
-            loss = loss + smooth_mass * coef
+                coef = coef + (2.0 * smooth_mass * weight[j]) * (0.5 * row_max - 0.5 * x[j])
+            loss = loss + coef + smooth_mass * weight_sum * log_sum
         else:
-            loss = loss + smoothing * ((row_max - row_sum(x, n_classes) / n_classes) + log_sum)
+            loss = loss + smoothing * ((row_max - row_mean(x, n_classes)) + log_sum)
     if grad != NULL:
         coef = (1.0 - smoothing) * w_target + smooth_mass * weight_sum
         row_softmax(x, n_classes, grad, row_max, log_sum, grad_scale * coef)
@@ -240,7 +242,7 @@ cdef double sparse_row_split(const floating[:, :] logits, Py_ssize_t row, long l
         w_target = weight[label] if weight != NULL else 1.0
         total = (1.0 - smoothing) * w_target * ((row_max - x[label]) + log_sum)
         if smoothing != 0.0:
-            total = total + smoothing * ((row_max - row_sum(x, n_classes) / n_classes) + log_sum)
+            total = total + smoothing * ((row_max - row_mean(x, n_classes)) + log_sum)
         if want_grad:
             coef = (1.0 - smoothing) * w_target + smooth_mass * weight_sum
             for part in prange(n_threads, num_threads=n_threads, schedule='static'):

@@ -7,6 +7,8 @@ cdef extern from "fx_rows.h" nogil:
     void fx_lse_partial_d(const double *x, Py_ssize_t n, double *max_out, double *sum_out)
     double fx_row_sum_f(const float *x, Py_ssize_t n)
     double fx_row_sum_d(const double *x, Py_ssize_t n)
+    double fx_row_mean_f(const float *x, Py_ssize_t n)
+    double fx_row_mean_d(const double *x, Py_ssize_t n)
     void fx_row_softmax_f(const float *x, Py_ssize_t n, float *out, double max, double log_sum, double scale)
     void fx_row_softmax_d(const double *x, Py_ssize_t n, double *out, double max, double log_sum, double scale)
     void fx_row_log_softmax_f(const float *x, Py_ssize_t n, float *out, double max, double log_sum)
@@ -30,6 +32,13 @@ cdef inline double row_sum(const floating *x, Py_ssize_t n) noexcept nogil:
         return fx_row_sum_f(x, n)
     else:
         return fx_row_sum_d(x, n)
+
+
+cdef inline double row_mean(const floating *x, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return fx_row_mean_f(x, n)
+    else:
+        return fx_row_mean_d(x, n)
 
 
 cdef inline void row_softmax(const floating *x, Py_ssize_t n, floating *out,

@@ -90,6 +90,24 @@ static double FX_FN(fx_row_sum)(const FX_T *x, Py_ssize_t n)
     return total;
 }
 
+/* mean of x[0:n] in double, each value scaled by 1/n before it is added, so
+   no partial sum overflows even when the values are near the dtype's max
+   (label smoothing needs the row's mean logit) */
+static double FX_FN(fx_row_mean)(const FX_T *x, Py_ssize_t n)
+{
+    double acc[FX_LANES];
+    double total = 0.0;
+    const double inv_n = 1.0 / (double)n;
+    Py_ssize_t j = 0, l;
+    for (l = 0; l < FX_LANES; l++) acc[l] = 0.0;
+    for (; j + FX_LANES <= n; j += FX_LANES)
+        for (l = 0; l < FX_LANES; l++)
+            acc[l] += (double)x[j + l] * inv_n;
+    for (; j < n; j++) total += (double)x[j] * inv_n;
+    for (l = 0; l < FX_LANES; l++) total += acc[l];
+    return total;
+}
+
 /*
  * The two writers below take lse as its parts (row max, log of the sum):
  * x - max is exact for the large entries and log_sum is small, whereas

@@ -12,8 +12,12 @@ def logsumexp(x, axis=-1):
 
 
 def log_softmax(x, axis=-1):
+    """(x - max) - log(sum(exp(x - max))): exact for huge logits close together,
+    where x - logsumexp(x) would lose log(sum) against the max."""
     x = np.asarray(x, dtype=np.float64)
-    return x - np.expand_dims(logsumexp(x, axis), axis)
+    m = np.max(x, axis=axis, keepdims=True)
+    shifted = x - np.where(np.isfinite(m), m, 0.0)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
 def sparse_xent(labels, logits, ignore_index=None, class_weight=None, label_smoothing=0.0):
@@ -31,7 +35,8 @@ def sparse_xent(labels, logits, ignore_index=None, class_weight=None, label_smoo
     target[np.arange(n_rows), safe] = (1 - eps) * w[safe]
     target += eps / n_classes * w[None, :]
     target[~keep] = 0
-    losses = -(target * logp).sum(axis=1)
+    # a class with target 0 contributes 0, even where log p = -inf (a masked class)
+    losses = -np.where(target != 0, target * logp, 0.0).sum(axis=1)
     denominator = w[safe][keep].sum()
     grad = target.sum(axis=1, keepdims=True) * np.exp(logp) - target
     return losses, denominator, grad

@@ -17,7 +17,8 @@ LEVELS = ("avx512", "avx2", "baseline")
 # the per-level kernel modules, by the attribute name the API uses
 MODULES = {"sparse": "_sparse",
            "sigmoid": "_sigmoid",
-           "softmax": "_softmax"}
+           "softmax": "_softmax",
+           "objective": "_objective"}
 
 kernels = types.SimpleNamespace()
 LEVEL = None

@@ -57,13 +57,17 @@ def labels_1d(labels, n_rows, n_classes, ignore_index, name="labels"):
         raise TypeError(f"{name} must be an integer array, got {y.dtype}")
     if y.shape != (n_rows,):
         raise ValueError(f"{name} must have shape ({n_rows},) to match the logits' rows, got {y.shape}")
-    if y.dtype.kind == "u" and y.dtype.itemsize == 8 and n_rows:
-        too_big = np.flatnonzero(y > np.iinfo(np.int64).max)
-        if too_big.size:
-            row = int(too_big[0])
-            raise ValueError(f"{name}[{row}] = {int(y[row])} is outside [0, {n_classes})")
-    if y.dtype.char not in KERNEL_LABEL_CHARS or not y.dtype.isnative or not y.flags.c_contiguous:
-        y = np.ascontiguousarray(y, dtype=np.int64)   # O(rows)
+    if y.dtype.kind == "u" and y.dtype.itemsize == 8 and n_rows and y.max() > np.iinfo(np.int64).max:
+        # would not survive the int64 the kernels read: find the first bad row here
+        bad = y >= n_classes
+        if ignore_index is not None and 0 <= check_ignore_index(ignore_index):
+            bad &= y != ignore_index
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name}[{row}] = {int(y[row])} is outside [0, {n_classes})")
+    kernel_ready = (y.dtype.char in KERNEL_LABEL_CHARS and y.dtype.isnative and y.flags.c_contiguous
+                    and y.flags.aligned)   # the kernels never load a label misaligned
+    if not kernel_ready:
+        y = np.require(y, dtype=np.int64, requirements=["C", "A"])   # O(rows)
     has_ignore = ignore_index is not None
     ignore = check_ignore_index(ignore_index)
     bad_row, n_valid = kernels.sparse.check_labels(y, n_classes, has_ignore, ignore)
@@ -110,7 +114,7 @@ def class_weight_1d(class_weight, n_classes, dtype):
         raise TypeError(f"class_weight must be a real array, got {w.dtype}")
     if w.shape != (n_classes,):
         raise ValueError(f"class_weight must have shape ({n_classes},), one weight per class, got {w.shape}")
-    return np.ascontiguousarray(w, dtype=dtype)
+    return np.require(w, dtype=dtype, requirements=["C", "A"])
 
 
 def output(out, shape, dtype, name="out", inputs=()):

@@ -76,7 +76,7 @@ def _sparse_xent(labels, logits, reduction, ignore_index, class_weight, label_sm
     if reduction == "mean":
         grad_scale = 1.0 / denominator if denominator != 0 else 0.0
 
-    rows = np.empty(n_rows, dtype=np.float64)
+    rows = np.zeros(n_rows, dtype=np.float64)   # the kernel writes nothing when there are no classes
     scratch = v.row_scratch((x, grad), threads, n_classes, x.dtype)
     total = kernels.sparse.sparse_xent(x, y, ignore_index is not None, v.check_ignore_index(ignore_index),
                                        weight, smoothing, rows, grad, grad_scale, scratch, threads)
