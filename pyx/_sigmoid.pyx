@@ -44,9 +44,11 @@ cdef extern from "fx_logistic.h" nogil:
     double fx_bce_row_d(Py_ssize_t n, const double *p, const double *t, double keep, double shift,
                         double *loss, double *grad, double grad_scale)
     double fx_focal_row_f(Py_ssize_t n, const float *y_pred, const float *t, double keep, double shift,
-                          double gamma, double alpha, int balance, int from_logits, float *loss)
+                          double gamma, double alpha, int balance, int from_logits, float *loss, float *grad,
+                          double grad_scale)
     double fx_focal_row_d(Py_ssize_t n, const double *y_pred, const double *t, double keep, double shift,
-                          double gamma, double alpha, int balance, int from_logits, double *loss)
+                          double gamma, double alpha, int balance, int from_logits, double *loss,
+                          double *grad, double grad_scale)
 
 # scratch rows a thread may need: inputs (2, + weight) and outputs (loss, grad, hess)
 SLOTS = 6
@@ -170,13 +172,16 @@ def binary_focal(const floating[:, :] y_pred,     # IN  logits or probabilities,
                  double gamma, double alpha, bint balance, bint from_logits,
                  floating[:, :] loss,             # OUT element-wise losses or None
                  double[::1] row_loss,            # OUT (n_rows,)
+                 floating[:, :] grad,             # OUT gradient w.r.t. y_pred or None; may be y_pred
+                 double grad_scale,
                  floating[:, ::1] scratch,
                  int n_threads):
     cdef Py_ssize_t n_rows = y_pred.shape[0], n_cols = y_pred.shape[1], row
-    cdef bint want_loss = loss is not None
+    cdef bint want_loss = loss is not None, want_grad = grad is not None
     cdef const floating *p
     cdef const floating *t
     cdef floating *l
+    cdef floating *g
     cdef floating *tmp
     if n_rows == 0 or n_cols == 0:
         row_loss[:] = 0.0
@@ -187,14 +192,17 @@ def binary_focal(const floating[:, :] y_pred,     # IN  logits or probabilities,
             p = row_in(y_pred, row, tmp)
             t = row_in(targets, row, tmp + n_cols)
             l = row_out(loss, row, tmp + 3 * n_cols) if want_loss else NULL
+            g = row_out(grad, row, tmp + 4 * n_cols) if want_grad else NULL
             if floating is float:
                 row_loss[row] = fx_focal_row_f(n_cols, p, t, keep, shift, gamma, alpha, balance,
-                                               from_logits, l)
+                                               from_logits, l, g, grad_scale)
             else:
                 row_loss[row] = fx_focal_row_d(n_cols, p, t, keep, shift, gamma, alpha, balance,
-                                               from_logits, l)
+                                               from_logits, l, g, grad_scale)
             if want_loss:
                 scatter_out(loss, row, l)
+            if want_grad:
+                scatter_out(grad, row, g)
 
 
 def math_values(const floating[::1] x,   # IN

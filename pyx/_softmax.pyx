@@ -28,9 +28,10 @@ Arguments are tagged IN / OUT.  Validation and defaults live in fastxent/.
 """
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
-from libc.math cimport log, exp, expm1, pow, NAN, INFINITY
+from libc.math cimport log, NAN, INFINITY
 
 from fx_rows cimport row_lse_partial, row_mean, row_sum, row_softmax, row_log_softmax
+from fx_focal cimport focal_row, sparse_focal_row
 from fx_soft cimport (soft_dot, soft_grad, softmax_hess, probs_xent as row_probs_xent, probs_grad as row_probs_grad,
                       col_max, col_sumexp, col_dot, col_write, FX_COL_GRAD, FX_COL_HESS, FX_COL_LOG)
 
@@ -547,21 +548,26 @@ def focal_rows(const floating[:, :] y,            # IN  (n_rows, n_classes) logi
                double gamma, double smoothing,
                bint from_logits,
                double[::1] loss,                  # OUT (n_rows,)
+               floating[:, :] grad,               # OUT (n_rows, n_classes) or None; may be y or targets
+               double grad_scale,
                floating[:, ::1] scratch,          # (n_threads, 2 * n_classes) if a stride is not 1
                int n_threads):
-    """Keras' categorical focal loss, sum_j alpha_j t'_j (1 - p_j)^gamma (-log p_j).
-    From logits, log p = x - lse exactly and 1 - p = -expm1(log p) (no
-    softmax-then-clip: large logits stay exact); from probabilities, p is
-    the row divided by its sum and clipped to [1e-7, 1 - 1e-7], as Keras.
-    libm runs only for the nonzero targets (one per row for one-hot rows)."""
+    """Keras' categorical focal loss, sum_j alpha_j t'_j (1 - p_j)^gamma (-log p_j),
+    and its gradient with respect to y (fx_focal.h).  From logits, log p =
+    x - lse exactly (no softmax-then-clip: large logits stay exact); from
+    probabilities, p is the row divided by its sum and clipped to
+    [1e-7, 1 - 1e-7], as Keras."""
     cdef Py_ssize_t n_rows = y.shape[0], n_classes = y.shape[1]
     cdef Py_ssize_t ys = class_stride(n_classes, y.strides[1], sizeof(floating))
     cdef Py_ssize_t ts = class_stride(n_classes, targets.strides[1], sizeof(floating))
+    cdef Py_ssize_t gs = 1
+    cdef bint want_grad = grad is not None
     cdef double keep = 1.0 - smoothing, spread = 0.0
-    cdef double row_max, sum_exp, log_sum, sum_y, target, log_p, rest, q, total
-    cdef Py_ssize_t row, j
+    cdef double row_max, sum_exp, sum_y
+    cdef Py_ssize_t row
     cdef const floating *p
     cdef const floating *t
+    cdef floating *g
     cdef floating *tmp
     if n_rows == 0:
         return
@@ -569,32 +575,80 @@ def focal_rows(const floating[:, :] y,            # IN  (n_rows, n_classes) logi
         loss[:] = 0.0
         return
     spread = smoothing / n_classes
+    if want_grad and n_classes > 1:
+        gs = grad.strides[1] // sizeof(floating)
     with nogil, parallel(num_threads=n_threads):
         tmp = &scratch[threadid(), 0] if scratch is not None else NULL
         for row in prange(n_rows, schedule='static'):
             # assigned here so that each thread has its own (their addresses are passed below)
             row_max = 0.0
-            sum_exp = 0.0
+            sum_exp = 1.0
+            sum_y = 1.0
             p = row_in(&y[row, 0], ys, n_classes, tmp)
             t = row_in(&targets[row, 0], ts, n_classes, tmp + n_classes if tmp != NULL else NULL)
             if from_logits:
                 row_lse_partial(p, n_classes, &row_max, &sum_exp)
-                log_sum = log(sum_exp)
             else:
                 sum_y = <floating>row_sum(p, n_classes)
-            total = 0.0
-            for j in range(n_classes):
-                target = keep * t[j] + spread
-                if target == 0.0:
-                    continue
-                if from_logits:
-                    log_p = (p[j] - row_max) - log_sum
-                    rest = -expm1(log_p)
-                else:
-                    q = <floating>(p[j] / <floating>sum_y)
-                    q = EPSILON if q < EPSILON else (1.0 - EPSILON if q > 1.0 - EPSILON else q)
-                    q = <floating>q
-                    log_p = log(q)
-                    rest = 1.0 - q
-                total = total + alpha[j] * target * pow(rest, gamma) * (-log_p)
-            loss[row] = total
+            g = NULL
+            if want_grad:
+                g = tmp if gs != 1 else &grad[row, 0]   # each element is read before it is written
+            loss[row] = focal_row(p, t, &alpha[0], n_classes, from_logits, row_max, log(sum_exp), sum_y,
+                                  keep, spread, gamma, g, grad_scale)
+            if want_grad and gs != 1:
+                scatter(tmp, n_classes, &grad[row, 0], gs)
+
+
+def sparse_focal_rows(const floating[:, :] y,         # IN  (n_rows, n_classes) logits or probabilities
+                      const index_t[::1] labels,      # IN  (n_rows,), checked by the caller
+                      bint has_ignore, long long ignore_index,
+                      const double[::1] alpha,        # IN  (n_classes,) class balancing
+                      double gamma, bint from_logits,
+                      double[::1] loss,               # OUT (n_rows,)
+                      floating[:, :] grad,            # OUT (n_rows, n_classes) or None; may be y
+                      double grad_scale,
+                      floating[:, ::1] scratch,       # (n_threads, n_classes) if a stride is not 1
+                      int n_threads):
+    """The focal loss from integer labels, alpha_y (1 - p_y)^gamma (-log p_y),
+    and its gradient: one log-sum-exp (or row sum) read, one write.
+    Ignored rows get 0 (loss and gradient)."""
+    cdef Py_ssize_t n_rows = y.shape[0], n_classes = y.shape[1]
+    cdef Py_ssize_t ys = class_stride(n_classes, y.strides[1], sizeof(floating))
+    cdef Py_ssize_t gs = 1
+    cdef bint want_grad = grad is not None
+    cdef double row_max, sum_exp, sum_y
+    cdef long long label
+    cdef Py_ssize_t row, j
+    cdef const floating *p
+    cdef floating *g
+    cdef floating *tmp
+    if n_rows == 0:
+        return
+    if want_grad and n_classes > 1:
+        gs = grad.strides[1] // sizeof(floating)
+    with nogil, parallel(num_threads=n_threads):
+        tmp = &scratch[threadid(), 0] if scratch is not None else NULL
+        for row in prange(n_rows, schedule='static'):
+            # assigned here so that each thread has its own (their addresses are passed below)
+            row_max = 0.0
+            sum_exp = 1.0
+            sum_y = 1.0
+            label = labels[row]
+            if (has_ignore and label == ignore_index) or label < 0 or label >= n_classes:
+                loss[row] = 0.0 if has_ignore and label == ignore_index else NAN
+                if want_grad:
+                    for j in range(n_classes):
+                        grad[row, j] = 0 if has_ignore and label == ignore_index else NAN
+                continue
+            p = row_in(&y[row, 0], ys, n_classes, tmp)
+            if from_logits:
+                row_lse_partial(p, n_classes, &row_max, &sum_exp)
+            else:
+                sum_y = <floating>row_sum(p, n_classes)
+            g = NULL
+            if want_grad:
+                g = tmp if gs != 1 else &grad[row, 0]
+            loss[row] = sparse_focal_row(p, n_classes, label, alpha[label], from_logits, row_max, log(sum_exp),
+                                         sum_y, gamma, g, grad_scale)
+            if want_grad and gs != 1:
+                scatter(tmp, n_classes, &grad[row, 0], gs)

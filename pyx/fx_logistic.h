@@ -63,6 +63,7 @@ FX_INLINE double fx_softplus_tail(double x)
 #define FX_SUF f
 #define FX_LANES 16
 #define FX_EXPNEG fx_expf_neg
+#define FX_EXP fx_expf
 #define FX_LOG fx_logf
 #define FX_LOG1P fx_log1pf
 #include "fx_logistic_impl.h"
@@ -70,6 +71,7 @@ FX_INLINE double fx_softplus_tail(double x)
 #undef FX_SUF
 #undef FX_LANES
 #undef FX_EXPNEG
+#undef FX_EXP
 #undef FX_LOG
 #undef FX_LOG1P
 
@@ -77,6 +79,7 @@ FX_INLINE double fx_softplus_tail(double x)
 #define FX_SUF d
 #define FX_LANES 8
 #define FX_EXPNEG fx_exp_neg
+#define FX_EXP fx_exp
 #define FX_LOG fx_log
 #define FX_LOG1P fx_log1p
 #include "fx_logistic_impl.h"
@@ -84,6 +87,7 @@ FX_INLINE double fx_softplus_tail(double x)
 #undef FX_SUF
 #undef FX_LANES
 #undef FX_EXPNEG
+#undef FX_EXP
 #undef FX_LOG
 #undef FX_LOG1P
 

@@ -179,51 +179,86 @@ static double FX_FN(fx_bce_row)(Py_ssize_t n, const FX_T *p, const FX_T *t, doub
  * From probabilities bce is the symmetric clipped BCE above and
  * 1 - p_t = t (1 - p) + (1 - t) p, as Keras.
  * (1 - p_t)^gamma = exp(gamma log(1 - p_t)), 1 when gamma = 0 (as pow).
+ *
+ * Gradient, with miss = 1 - p_t, balance weight b and s = sigmoid(x):
+ *   logits: b miss^gamma (dbce/dx + gamma (1 - 2t) bce s (1 - s) / miss),
+ *     dbce/dx = (1 - t) s - t (1 - s); s (1 - s) / miss is s or 1 - s for a
+ *     hard target and has miss >= min(t, 1 - t) for a soft one: never 0 / 0,
+ *     and its product with bce is 0 where it is 0 (a logit of +-inf);
+ *   probabilities: b (miss^gamma dbce/dp + gamma (1 - 2t) miss^(gamma-1) bce),
+ *     dbce/dp as fx_bce_core (0 where clipped); miss = 0 gives pow's
+ *     derivative (0 for gamma > 1, 1 for gamma = 1, inf below).
  */
 FX_INLINE double FX_FN(fx_focal_core)(Py_ssize_t n, const FX_T *y_pred, const FX_T *t, FX_T keep, FX_T shift,
-                                       FX_T gamma, FX_T alpha, int balance, FX_T *loss, const int from_logits)
+                                       FX_T gamma, FX_T alpha, int balance, FX_T *loss, FX_T *grad,
+                                       FX_T grad_scale, const int from_logits, const int want_grad)
 {
-    FX_T block_loss[FX_BLOCK];
+    FX_T block_loss[FX_BLOCK], block_grad[FX_BLOCK];
     double total = 0.0;
     Py_ssize_t start, j;
     for (start = 0; start < n; start += FX_BLOCK) {
         Py_ssize_t len = n - start < FX_BLOCK ? n - start : FX_BLOCK;
         const FX_T *pb = y_pred + start, *tb = t + start;
         for (j = 0; j < len; j++) {
-            FX_T v = pb[j], target = tb[j] * keep + shift, bce, log_miss;
+            FX_T v = pb[j], target = tb[j] * keep + shift, bce, log_miss, focal, dbce = 0, power = 0;
             if (from_logits) {
-                FX_T tail = FX_LOG1P(FX_EXPNEG(v < 0 ? v : -v));
+                FX_T e = FX_EXPNEG(v < 0 ? v : -v);
+                FX_T tail = FX_LOG1P(e);
                 FX_T sp_pos = (v > 0 ? v : 0) + tail, sp_neg = (v < 0 ? -v : 0) + tail;
                 bce = (target == 0 ? (FX_T)0 : target * sp_neg) + (target == 1 ? (FX_T)0 : (1 - target) * sp_pos);
                 FX_T a = FX_LOG(target) - sp_pos, b = FX_LOG1P(-target) - sp_neg;
                 FX_T hi = a > b ? a : b, lo = a > b ? b : a;
                 FX_T d = hi == -INFINITY ? (FX_T)0 : lo - hi;   /* both -inf: no inf - inf */
                 log_miss = hi + FX_LOG1P(FX_EXPNEG(d));
+                focal = gamma == 0 ? (FX_T)1 : FX_EXPNEG(gamma * log_miss);
+                if (want_grad) {
+                    FX_T inv = 1 / (1 + e);
+                    FX_T sig = v >= 0 ? inv : e * inv, sig_neg = v >= 0 ? e * inv : inv;
+                    FX_T miss = target * sig_neg + (1 - target) * sig;
+                    FX_T ratio = target == 1 ? sig : (target == 0 ? sig_neg : sig * sig_neg / miss);
+                    dbce = (1 - target) * sig - target * sig_neg;
+                    power = focal * ratio;
+                }
             } else {
                 FX_T log_p, log_q;
                 int inside;
                 FX_FN(fx_clipped_logs)(v, &log_p, &log_q, &inside);
                 bce = -(target * log_p + (1 - target) * log_q);
                 log_miss = FX_LOG(target * (1 - v) + (1 - target) * v);
+                focal = gamma == 0 ? (FX_T)1 : FX_EXPNEG(gamma * log_miss);
+                if (want_grad) {
+                    dbce = inside ? (1 - target) / (1 - v) - target / v : (FX_T)0;
+                    power = gamma == 1 ? (FX_T)1 : FX_EXP((gamma - 1) * log_miss);
+                }
             }
-            FX_T focal = gamma == 0 ? (FX_T)1 : FX_EXPNEG(gamma * log_miss);
             FX_T balance_w = balance ? alpha * target + (1 - alpha) * (1 - target) : (FX_T)1;
             block_loss[j] = balance_w * focal * bce;
+            if (want_grad) {
+                FX_T curve = (gamma == 0 || power == 0) ? (FX_T)0 : gamma * (1 - 2 * target) * power * bce;
+                block_grad[j] = grad_scale * balance_w * (focal * dbce + curve);
+            }
         }
         total += FX_FN(fx_block_sum)(block_loss, len);
         FX_FN(fx_copy)(loss == NULL ? NULL : loss + start, block_loss, len);
+        if (want_grad)
+            FX_FN(fx_copy)(grad + start, block_grad, len);
     }
     return total;
 }
 
 static double FX_FN(fx_focal_row)(Py_ssize_t n, const FX_T *y_pred, const FX_T *t, double keep, double shift,
-                                  double gamma, double alpha, int balance, int from_logits, FX_T *loss)
+                                  double gamma, double alpha, int balance, int from_logits, FX_T *loss,
+                                  FX_T *grad, double grad_scale)
 {
-    if (from_logits)
-        return FX_FN(fx_focal_core)(n, y_pred, t, (FX_T)keep, (FX_T)shift, (FX_T)gamma, (FX_T)alpha,
-                                    balance, loss, 1);
-    return FX_FN(fx_focal_core)(n, y_pred, t, (FX_T)keep, (FX_T)shift, (FX_T)gamma, (FX_T)alpha,
-                                balance, loss, 0);
+    const FX_T k = (FX_T)keep, s = (FX_T)shift, g = (FX_T)gamma, a = (FX_T)alpha, sc = (FX_T)grad_scale;
+    const int flags = (from_logits != 0) | (grad != NULL) << 1;
+#define FX_CASE(F) case F: return FX_FN(fx_focal_core)(n, y_pred, t, k, s, g, a, balance, loss, grad, sc, \
+                                                       (F) & 1, (F) >> 1 & 1);
+    switch (flags) {
+        FX_CASE(0) FX_CASE(1) FX_CASE(2) FX_CASE(3)
+    }
+#undef FX_CASE
+    return NAN;
 }
 
 #undef FX_FN

@@ -46,6 +46,12 @@ from .keras_categorical import (
     sparse_categorical_crossentropy_and_grad,
     sparse_categorical_focal_crossentropy,
 )
+# --- focal losses' gradients (binary, categorical, sparse categorical) ---
+from .keras_binary import binary_focal_crossentropy_and_grad
+from .keras_categorical import (
+    categorical_focal_crossentropy_and_grad,
+    sparse_categorical_focal_crossentropy_and_grad,
+)
 
 __all__ = [
     "__version__",
@@ -79,4 +85,7 @@ __all__ = [
     "sparse_categorical_focal_crossentropy", "categorical_crossentropy_and_grad",
     "sparse_categorical_crossentropy_and_grad", "CategoricalCrossentropy", "CategoricalFocalCrossentropy",
     "SparseCategoricalCrossentropy",
+    # focal losses' gradients
+    "binary_focal_crossentropy_and_grad", "categorical_focal_crossentropy_and_grad",
+    "sparse_categorical_focal_crossentropy_and_grad",
 ]

@@ -44,17 +44,37 @@ def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha
     binary_crossentropy (symmetric clip), p_t from the unclipped values as
     Keras.
     """
+    return _focal(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits, label_smoothing, axis,
+                  n_threads, None, False)[0]
+
+
+def binary_focal_crossentropy_and_grad(y_true, y_pred, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                                       from_logits=False, label_smoothing=0.0, axis=-1, *, out=None,
+                                       n_threads=None):
+    """binary_focal_crossentropy and the gradient of the sum of its
+    per-sample results with respect to y_pred (the logits, exact and finite
+    for any finite logit; or the probabilities, the bce part 0 where a
+    probability is clipped).  out: None (a new array), an array of y_pred's
+    shape and dtype, or y_pred itself.  Returns (losses, grad)."""
+    return _focal(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits, label_smoothing, axis,
+                  n_threads, out, True)
+
+
+def _focal(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits, label_smoothing, axis, n_threads,
+           out, want_grad):
     x, t, keep, shift, axis = _prepare(y_true, y_pred, label_smoothing, axis)
     balance = bool(apply_class_balancing)
     alpha = ew.check_real(alpha, "alpha")
     gamma = ew.check_real(gamma, "gamma", minimum=0.0)
-    x, t = last(x, axis), last(t, axis)
+    grad = v.output(out, x.shape, x.dtype, inputs=(x, t)) if want_grad else None
+    x, t, grad_last = last(x, axis), last(t, axis), last(grad, axis)
+    grad_scale = 1.0 / x.shape[-1] if x.shape[-1] else 1.0
 
     def kernel(views, row_sums, scratch, threads):
         kernels.sigmoid.binary_focal(views[0], views[1], keep, shift, gamma, alpha, balance, bool(from_logits),
-                                     views[-1], row_sums, scratch, threads)
+                                     views[3], row_sums, views[2], grad_scale, scratch, threads)
 
-    return _per_sample(kernel, [x, t], n_threads)
+    return _per_sample(kernel, [x, t, grad_last], n_threads), grad
 
 
 def _prepare(y_true, y_pred, label_smoothing, axis):

@@ -61,42 +61,83 @@ def _categorical(y_true, y_pred, from_logits, label_smoothing, axis, want_grad, 
 
 
 def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
-                                   label_smoothing=0.0, axis=-1):
+                                   label_smoothing=0.0, axis=-1, *, n_threads=None):
     """Keras' focal loss, sum_j alpha_j t_j (1 - p_j)^gamma (-log p_j) per
     sample; alpha a scalar or one value per class.  From logits, log p is the
     exact log-softmax (Keras softmaxes, then clips p to [1e-7, 1 - 1e-7])."""
+    return _categorical_focal(y_true, y_pred, alpha, gamma, from_logits, label_smoothing, axis, n_threads,
+                              want_grad=False, out=None)[0]
+
+
+def categorical_focal_crossentropy_and_grad(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                            label_smoothing=0.0, axis=-1, *, out=None, n_threads=None):
+    """Per-sample focal losses and the gradient of their sum with respect to
+    y_pred: the logits (through the exact log-softmax, finite for any finite
+    logit), or the probabilities (through Keras' normalization and clip,
+    which passes a gradient on its closed range as torch.clamp does).
+    out: None, an array like y_pred, or y_pred / y_true itself."""
+    return _categorical_focal(y_true, y_pred, alpha, gamma, from_logits, label_smoothing, axis, n_threads,
+                              want_grad=True, out=out)
+
+
+def sparse_categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                          ignore_class=None, axis=-1, *, n_threads=None):
+    """The focal loss from integer labels (no peer has it):
+    alpha_y (1 - p_y)^gamma (-log p_y) per sample, with log p_y = x_y - lse
+    from the row's log-sum-exp and one gathered logit (from_logits), or the
+    clipped normalized probability as Keras' other forms.  alpha: a scalar or
+    one value per class; positions labelled ignore_class get 0."""
+    return _sparse_focal(y_true, y_pred, alpha, gamma, from_logits, ignore_class, axis, n_threads,
+                         want_grad=False, out=None)[0]
+
+
+def sparse_categorical_focal_crossentropy_and_grad(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                                   ignore_class=None, axis=-1, *, out=None, n_threads=None):
+    """Per-sample sparse focal losses and the gradient of their sum with
+    respect to y_pred (logits or probabilities; 0 at ignored positions),
+    from one read for the log-sum-exp and one write: no one-hot row.
+    out: None, an array like y_pred, or y_pred itself."""
+    return _sparse_focal(y_true, y_pred, alpha, gamma, from_logits, ignore_class, axis, n_threads,
+                         want_grad=True, out=out)
+
+
+def _categorical_focal(y_true, y_pred, alpha, gamma, from_logits, label_smoothing, axis, n_threads, want_grad,
+                       out):
     p = v.float_array(y_pred, "y_pred")
     k = _layout.class_axis(p.ndim, axis)
     t = _targets_like(y_true, p)
     smoothing = v.check_fraction(label_smoothing, "label_smoothing")
     alphas = _alpha(alpha, p.shape[k])
     gamma = _gamma(gamma)
+    grad = v.output(out, p.shape, p.dtype, inputs=(p, t)) if want_grad else None
     rows = np.empty(_layout.position_shape(p.shape, k), dtype=np.float64)
-    threads = _threads.resolve(None, work=p.size)
-    for (pv, tv), (rv,) in _last_axis_blocks([p, t], [rows], k):
-        scratch = v.row_scratch((pv, tv), threads, 2 * pv.shape[1], p.dtype)
-        kernels.softmax.focal_rows(pv, tv, alphas, gamma, smoothing, bool(from_logits), rv, scratch, threads)
-    return rows.astype(p.dtype)
+
+    def kernel(views, positions, scratch, threads):
+        kernels.softmax.focal_rows(views[0], views[1], alphas, gamma, smoothing, bool(from_logits), positions[0],
+                                   views[2], 1.0, scratch, threads)
+
+    _row_blocks(kernel, [p, t, grad], [rows], k, n_threads)
+    return rows.astype(p.dtype), grad
 
 
-def sparse_categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
-                                          ignore_class=None, axis=-1):
-    """The focal loss from integer labels (no peer has it):
-    alpha_y (1 - p_y)^gamma (-log p_y) per sample, with log p_y = x_y - lse
-    from the row's log-sum-exp and one gathered logit (from_logits), or the
-    clipped normalized probability as Keras' other forms.  alpha: a scalar or
-    one value per class; positions labelled ignore_class get 0."""
-    cross_entropy, labels, kept = _sparse(y_true, y_pred, from_logits, ignore_class, axis)
+def _sparse_focal(y_true, y_pred, alpha, gamma, from_logits, ignore_class, axis, n_threads, want_grad, out):
+    p = v.float_array(y_pred, "y_pred")
+    k = _layout.class_axis(p.ndim, axis)
+    alphas = _alpha(alpha, p.shape[k])
     gamma = _gamma(gamma)
-    p = np.asarray(y_pred)
-    alphas = _alpha(alpha, p.shape[_layout.class_axis(p.ndim, axis)])
-    log_p = -cross_entropy.astype(np.float64)                           # O(positions)
-    rest = -np.expm1(log_p)                                             # 1 - p_y, exact near p_y = 1
-    alpha_y = alphas[np.where(kept, labels, 0) if kept is not None else labels]
-    focal = alpha_y * np.power(rest, gamma) * cross_entropy
-    if kept is not None:
-        focal = np.where(kept, focal, 0.0)
-    return focal.astype(p.dtype)
+    positions = _layout.position_shape(p.shape, k)
+    labels, _ = labels_nd(_label_array(y_true, p, k), positions, p.shape[k], ignore_class, "y_true")
+    ignore = v.check_ignore_index(ignore_class)
+    grad = v.output(out, p.shape, p.dtype, inputs=(p,)) if want_grad else None
+    rows = np.empty(positions, dtype=np.float64)
+
+    def kernel(views, position_views, scratch, threads):
+        kernels.softmax.sparse_focal_rows(views[0], position_views[0], ignore_class is not None, ignore, alphas,
+                                          gamma, bool(from_logits), position_views[1], views[1], 1.0, scratch,
+                                          threads)
+
+    _row_blocks(kernel, [p, grad], [labels, rows], k, n_threads)
+    return rows.astype(p.dtype), grad
 
 
 class SparseCategoricalCrossentropy(KerasLoss):
@@ -179,13 +220,7 @@ def _sparse(y_true, y_pred, from_logits, ignore_class, axis, want_grad=False, ou
     """(per-sample losses, labels as used, kept mask or None[, gradient])."""
     p = v.float_array(y_pred, "y_pred")
     k = _layout.class_axis(p.ndim, axis)
-    y = np.asarray(y_true)
-    if y.ndim == p.ndim and y.shape[k] == 1:
-        y = np.squeeze(y, axis=k)            # Keras accepts (batch, 1) labels
-    if y.dtype.kind == "f":                  # Keras casts labels to integers
-        if not np.all(np.isfinite(y)) or np.any(y != np.trunc(y)):
-            raise ValueError("y_true holds non-integer values; sparse labels must be class indices")
-        y = y.astype(np.int64)               # O(positions)
+    y = _label_array(y_true, p, k)
     if from_logits:
         losses, grad, _ = sparse_nd(y, p, k, "none", ignore_class, None, 0.0, None, want_grad=want_grad,
                                     grad_out=out, labels_name="y_true")
@@ -204,6 +239,29 @@ def _sparse(y_true, y_pred, from_logits, ignore_class, axis, want_grad=False, ou
         losses = rows.astype(p.dtype)
     kept = labels != ignore_class if ignore_class is not None else None
     return (losses, labels, kept, grad) if want_grad else (losses, labels, kept)
+
+
+def _label_array(y_true, p, k):
+    """Sparse labels as Keras takes them: (batch, 1) squeezed, integral floats cast (O(positions))."""
+    y = np.asarray(y_true)
+    if y.ndim == p.ndim and y.shape[k] == 1:
+        y = np.squeeze(y, axis=k)            # Keras accepts (batch, 1) labels
+    if y.dtype.kind == "f":                  # Keras casts labels to integers
+        if not np.all(np.isfinite(y)) or np.any(y != np.trunc(y)):
+            raise ValueError("y_true holds non-integer values; sparse labels must be class indices")
+        y = y.astype(np.int64)               # O(positions)
+    return y
+
+
+def _row_blocks(kernel, class_arrays, position_arrays, k, n_threads):
+    """kernel(class views, position views, scratch, threads) over the row
+    blocks of _last_axis_blocks; scratch: per-thread rows (2 x classes
+    values) when a class axis is strided, else None."""
+    p = class_arrays[0]
+    threads = _threads.resolve(n_threads, work=p.size)
+    for views, position_views in _last_axis_blocks(class_arrays, position_arrays, k):
+        scratch = v.row_scratch(views, threads, 2 * views[0].shape[1], p.dtype)
+        kernel(views, position_views, scratch, threads)
 
 
 def _last_axis_blocks(class_arrays, position_arrays, k):
