@@ -59,28 +59,32 @@ def busy_ticks():
             (times.user + times.system) * os.sysconf("SC_CLK_TCK"))
 
 
-def time_calls(call, min_time, min_reps, max_reps):
+def time_calls(call, times, min_time, min_reps):
     """One warm-up call, then calls until min_time seconds have gone by (and at
-    least min_reps, at most max_reps); returns (first loss, per-call seconds)."""
+    least min_reps, at most len(times)), their durations written into `times`,
+    which is preallocated so that timing allocates nothing the memory
+    measurement would see; returns (first loss, the durations in seconds)."""
     loss = call()                       # first call: lazy initialisation
-    times = []
     clock = time.perf_counter
     end = clock() + min_time
-    while len(times) < max_reps and (len(times) < min_reps or clock() < end):
+    count = 0
+    while count < times.size and (count < min_reps or clock() < end):
         start = clock()
         call()
-        times.append(clock() - start)
-    return loss, np.array(times)
+        times[count] = clock() - start
+        count += 1
+    return loss, times[:count]
 
 
 def run(spec):
     make = impls.IMPLS[spec["impl"]][0]
     labels, logits = make_inputs(spec["n_rows"], spec["n_classes"], np.dtype(spec["dtype"]))
     call = make(labels, logits, spec["mode"], spec["threads"], spec["floor_library"])
+    times = np.full(spec["max_reps"], np.nan)   # written now, so its pages are resident before the baseline
     baseline = status_bytes("VmRSS")
     peak_reset = reset_peak()
     start, ticks = time.perf_counter(), busy_ticks()
-    loss, times = time_calls(call, spec["min_time"], spec["min_reps"], spec["max_reps"])
+    loss, times = time_calls(call, times, spec["min_time"], spec["min_reps"])
     busy_before, own_before = ticks
     busy_after, own_after = busy_ticks()
     elapsed = time.perf_counter() - start

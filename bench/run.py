@@ -183,6 +183,8 @@ def main(argv=None):
     print("float64 at >= 1e8 logits: fastxent, torch and the floor only (to save time and memory)")
     print(f"timing: median of calls after one warm-up, repeated for ~{args.min_time} s (at least 5) per cell; "
           "x floor = median / median of the floor's read-once loop, same case and dtype")
+    print(f"other CPUs = cores' worth of CPU other processes used during the cell; above {report.CONTENDED} "
+          "the cell is marked contended (its threads were likely preempted: rerun on a quiet machine)")
     sys.stdout.flush()
 
     with tempfile.TemporaryDirectory() as tmp:
