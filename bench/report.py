@@ -88,6 +88,29 @@ def markdown_table(table, columns=COLUMNS):
     return "\n".join(lines)
 
 
+def pivot(results, dtype, markdown=True):
+    """Time (and fastxent's speed-up) and extra peak memory per case, one row
+    per (impl, mode), one column per case: the compact view for the README."""
+    found = index(results)
+    cases = list(dict.fromkeys(case_name(r["n_rows"], r["n_classes"]) for r in results if r["dtype"] == dtype))
+    pairs = list(dict.fromkeys((r["impl"], r["mode"]) for r in results if r["dtype"] == dtype))
+    table = []
+    for impl, mode in pairs:
+        row = {"impl": impl, "mode": mode}
+        for case in cases:
+            r = found.get((impl, mode, case, dtype))
+            fx = found.get(("fastxent", FASTXENT_MODE.get(mode), case, dtype))
+            if r is None:
+                row[case] = "-"
+                continue
+            speed_up = f" ({r['median_s'] / fx['median_s']:.1f}x)" if fx and impl not in ("fastxent", "floor") \
+                else ""
+            row[case] = f"{fmt_time(r['median_s'])}{speed_up}, {r['extra_peak_mib']:.1f} MiB"
+        table.append(row)
+    columns = ("impl", "mode", *cases)
+    return markdown_table(table, columns) if markdown else text_table(table, columns)
+
+
 def targets(results):
     """The issue's targets as (what, measured, verdict), verdict True/False/None
     (not measured); a measurement that used a contended cell says so."""

@@ -50,6 +50,7 @@ def parse_args(argv=None):
                         help="skip the comparison of instruction-set levels (fastxent forward, 4096x32000)")
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
     parser.add_argument("--out", help="write all results as JSON to this file")
+    parser.add_argument("--from-json", metavar="FILE", help="print the tables of a saved --out file; run nothing")
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error("--threads must be >= 1")
@@ -163,14 +164,15 @@ def isa_table(results, markdown):
     return report.markdown_table(table, columns) if markdown else report.text_table(table, columns)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def measure(args):
+    """Runs every cell; returns the record that --out writes and show() prints."""
     import fastxent
 
     started = datetime.datetime.now().astimezone()
+    load_start = os.getloadavg()
     print(f"fastxent benchmark, {started:%Y-%m-%d %H:%M %Z}")
     print(f"machine: {machine()}")
-    print(f"threads: {args.threads}; load average at start: {os.getloadavg()}")
+    print(f"threads: {args.threads}; load average at start: {load_start}")
     config = fastxent.config()
     print(f"fastxent {config['version']}: ISA {config['isa']} ({config['simd_width_bits']}), "
           f"supported {config['isa_supported']}, OpenMP {config['openmp']}, compiler {config['compiler']}")
@@ -192,27 +194,46 @@ def main(argv=None):
         results = run_all(plan(args, available), args, floor_library, "cell")
         levels = [] if args.quick or args.no_isa or "fastxent" not in available else config["isa_supported"]
         isa_results = run_all(isa_plan(levels), args, floor_library, "isa") if levels else []
+    load_end = os.getloadavg()
+    print(f"\nload average at end: {load_end}")
+    return {"started": started.isoformat(), "machine": machine(), "threads": args.threads,
+            "load_average": [load_start, load_end], "fastxent": config, "versions": peer_versions,
+            "results": results, "isa": isa_results}
 
-    print(f"\nload average at end: {os.getloadavg()}\n")
+
+def show(record, markdown):
+    results, isa_results = record["results"], record["isa"]
     table = report.rows(results)
-    print(report.text_table(table))
+    print("\n" + report.text_table(table))
     checks = report.targets(results)
-    print("\ntargets (issue 2; defined for 2 threads):")
+    print(f"\ntargets (issue 2; defined for 2 threads, measured with {record['threads']}):")
     print(report.targets_text(checks))
     if isa_results:
         print(f"\ninstruction-set levels, fastxent forward {report.case_name(*ISA_CASE)} float32:")
         print(isa_table(results + isa_results, markdown=False))
-    if args.markdown:
+    if markdown:
+        for dtype in dict.fromkeys(r["dtype"] for r in results):
+            print(f"\n{dtype}: median time (fastxent's speed-up over it), extra peak memory\n")
+            print(report.pivot(results, dtype))
         print("\n" + report.markdown_table(table))
         print("\n" + report.targets_text(checks, markdown=True))
         if isa_results:
             print("\n" + isa_table(results + isa_results, markdown=True))
+    return checks
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.from_json:
+        with open(args.from_json) as saved:
+            record = json.load(saved)
+    else:
+        record = measure(args)
+    record["targets"] = show(record, args.markdown)
     if args.out:
         with open(args.out, "w") as out:
-            json.dump({"started": started.isoformat(), "machine": machine(), "threads": args.threads,
-                       "fastxent": config, "versions": peer_versions, "results": results,
-                       "isa": isa_results, "targets": checks}, out, indent=1)
-    failed = [r for r in results + isa_results if "error" in r]
+            json.dump(record, out, indent=1)
+    failed = [r for r in record["results"] + record["isa"] if "error" in r]
     return 1 if failed else 0
 
 
