@@ -13,6 +13,7 @@ excluded.  Peers get the same thread count (numpy+scipy is single-threaded).
 import argparse
 import datetime
 import importlib.util
+from importlib.metadata import PackageNotFoundError, version
 import json
 import os
 import platform
@@ -84,20 +85,17 @@ def machine():
 
 
 def versions(names):
+    """The installed version of each implementation's library (installed ones only)."""
     found = {}
     for name in names:
         module = IMPLS[name][2]
-        if module is None:
+        if module is None or importlib.util.find_spec(module) is None:
             continue
-        spec = importlib.util.find_spec(module)
-        if spec is None:
-            continue
-        from importlib.metadata import PackageNotFoundError, version
         distribution = {"sklearn": "scikit-learn"}.get(module, module)
         try:
             found[name] = version(distribution)
         except PackageNotFoundError:
-            found[name] = "source tree"
+            found[name] = "source tree"   # fastxent run with PYTHONPATH=src
     return found
 
 
