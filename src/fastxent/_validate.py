@@ -64,8 +64,9 @@ def labels_1d(labels, n_rows, n_classes, ignore_index, name="labels"):
             bad &= y != ignore_index
         row = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{name}[{row}] = {int(y[row])} is outside [0, {n_classes})")
-    kernel_ready = (y.dtype.char in KERNEL_LABEL_CHARS and y.dtype.isnative and y.flags.c_contiguous
-                    and y.flags.aligned)   # the kernels never load a label misaligned
+    flags = y.flags
+    kernel_ready = (y.dtype.char in KERNEL_LABEL_CHARS and y.dtype.isnative and flags.c_contiguous
+                    and flags.aligned)   # the kernels never load a label misaligned
     if not kernel_ready:
         y = np.require(y, dtype=np.int64, requirements=["C", "A"])   # O(rows)
     has_ignore = ignore_index is not None
@@ -151,8 +152,8 @@ def same_view(a, b):
 def row_scratch(arrays, n_threads, n_classes, dtype):
     """Per-thread scratch rows when some array's class axis is not contiguous
     (n_threads x n_classes: O(threads), not O(rows)); None otherwise."""
-    itemsize = np.dtype(dtype).itemsize
+    itemsize = dtype.itemsize
     for a in arrays:
-        if a is not None and a.shape[-1] > 1 and a.strides[-1] != itemsize:
+        if a is not None and a.strides[-1] != itemsize and a.shape[-1] > 1:
             return np.empty((n_threads, n_classes), dtype=dtype)
     return None
