@@ -2,6 +2,7 @@
 that match the compiled modules, and (in a checkout) a single wheels workflow."""
 import ast
 import importlib
+import importlib.metadata
 import os
 import sysconfig
 from pathlib import Path
@@ -20,6 +21,17 @@ def test_openmp_as_the_build_expected():
     # cibuildwheel and tools/check_wheels.sh set it: a wheel whose compiler
     # probe silently fell back to serial kernels fails here
     assert fx.config()["openmp"] is (os.environ["FASTXENT_EXPECT_OPENMP"] == "1")
+
+
+def test_installed_metadata_has_the_single_sourced_version():
+    try:
+        dist = importlib.metadata.distribution("fastxent")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("fastxent is imported from a source tree, not installed")
+    if Path(dist.locate_file("fastxent/__init__.py")).resolve() != Path(fx.__file__).resolve():
+        pytest.skip("the installed fastxent is not the one imported")
+    # setuptools reads the version from fastxent/_version.py at build time
+    assert dist.version == fx.__version__ == fx.config()["version"]
 
 
 def stub_names(path):
