@@ -21,6 +21,7 @@ Environment:
 """
 import os
 import platform
+import shlex
 import sys
 import tempfile
 import textwrap
@@ -81,8 +82,13 @@ class BuildExt(build_ext):
             src.write_text(source)
             try:
                 objects = self.compiler.compile([str(src)], output_dir=tmp, extra_postargs=list(compile_args))
+                # distutils links executables without LDFLAGS (only shared
+                # objects get them), yet that is where -L for Homebrew's
+                # libomp is given on macOS: add them, as the real link will
+                link_env = [] if self.compiler.compiler_type == "msvc" else shlex.split(
+                    os.environ.get("LDFLAGS", ""))
                 self.compiler.link_executable(objects, "probe", output_dir=tmp,
-                                              extra_postargs=list(link_args) + list(compile_args))
+                                              extra_postargs=list(link_args) + list(compile_args) + link_env)
             except Exception:
                 return False
         return True

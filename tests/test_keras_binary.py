@@ -5,11 +5,12 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+
+keras = pytest.importorskip("keras")
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
 
 import fastxent as fx  # noqa: E402
 import reference_binary as ref  # noqa: E402
