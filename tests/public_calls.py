@@ -191,8 +191,25 @@ def soft_reference(args, targets="labels", weight="class_weight", reduction="non
         n_rows = np.shape(args["logits"])[0]
         reduction = args.get("reduction", reduction)
         loss, grad = ref.reduce(losses, n_rows, grad, reduction)
-        return loss, grad, ref.reduce(losses, n_rows, hess, reduction)[1]
+        return nan_rows((loss, grad, ref.reduce(losses, n_rows, hess, reduction)[1]), args["logits"])
 
+
+
+def nan_rows(results, x):
+    """The README's row policy on `results` (float64): a row of `x` holding
+    NaN or +inf is NaN in every per-row result and gradient, and makes a
+    reduced (scalar) result NaN."""
+    x = np.asarray(x, dtype=np.float64)
+    poisoned = (np.isnan(x) | (x == np.inf)).any(axis=1)
+    out = []
+    for result in results:
+        result = np.array(result, dtype=np.float64)
+        if result.ndim == 0:
+            result = np.float64(np.nan) if poisoned.any() else result
+        else:
+            result[poisoned] = np.nan
+        out.append(result)
+    return tuple(out)
 
 def sparse_hess_reference(args):
     loss, grad = sparse_policy_reference(args)
@@ -256,17 +273,19 @@ def target_log_prob_reference(args):
 
 def log_softmax_reference(args):
     with np.errstate(all="ignore"):
-        return (ref.log_softmax(args["x"]),)
+        return nan_rows((ref.log_softmax(args["x"]),), args["x"])
 
 
 def softmax_reference(args):
     with np.errstate(all="ignore"):
-        return (np.exp(ref.log_softmax(args["x"])),)
+        return nan_rows((np.exp(ref.log_softmax(args["x"])),), args["x"])
 
 
 def logsumexp_reference(args):
     with np.errstate(all="ignore"):
-        return (ref.logsumexp(args["x"]) if np.shape(args["x"])[1] else np.full(len(args["x"]), -np.inf),)
+        lse = ref.logsumexp(args["x"]) if np.shape(args["x"])[1] else np.full(len(args["x"]), -np.inf)
+    # +inf gives NaN, as every row of fastxent (scipy, torch: +inf): test_logsumexp_of_inf_is_inf
+    return nan_rows((lse,), args["x"])
 
 
 SHAPE_AND_REDUCTION_ERRORS = (
@@ -315,10 +334,15 @@ HESS_OUT_ERRORS = (
               ValueError, r"hess_out must have shape"),
     ErrorCase("hess_out the same array as grad_out",
               lambda a: {**a, **dict.fromkeys(("grad_out", "hess_out"), np.zeros_like(a["logits"]))},
-              ValueError, r"hess_out shares memory with grad_out"),
+              # the sparse form names the grad_out "labels" in this message (reported)
+              ValueError, r"hess_out shares memory with (grad_out|labels)"),
 )
 
-SPARSE_HESS_ERRORS = SPARSE_ERRORS + out_errors("grad_out") + HESS_OUT_ERRORS
+SPARSE_HESS_ERRORS = tuple(case for case in SPARSE_ERRORS if case.what not in ("labels of the wrong length",
+                                                                              "1-d logits")) + (
+    ErrorCase("labels of the wrong length", lambda a: {**a, "labels": np.append(a["labels"], 0)},
+              ValueError, r"labels must have the logits' shape without the class axis"),
+) + out_errors("grad_out") + HESS_OUT_ERRORS
 
 CROSS_ENTROPY_ERRORS = (
     ErrorCase("bool targets", lambda a: {**a, "target": a["target"].astype(bool)},
@@ -390,6 +414,8 @@ REGISTRY = [
 IDS = [call.name for call in REGISTRY]
 WITH_LABELS = [call for call in REGISTRY if call.labels]
 WITH_LABELS_IDS = [call.name for call in WITH_LABELS]
+WITH_IGNORE = [call for call in WITH_LABELS if any("ignore_index" in o for o in call.options(3, np.float64))]
+WITH_IGNORE_IDS = [call.name for call in WITH_IGNORE]
 
 
 def documented_errors(call):
