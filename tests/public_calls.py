@@ -31,6 +31,7 @@ import numpy as np
 
 import fastxent as fx
 import reference as ref
+import reference_softmax as ref_soft
 
 
 @dataclass(frozen=True)
@@ -165,10 +166,208 @@ SPARSE_GRAD_ERRORS = SPARSE_ERRORS + (
 )
 
 
+# --- the softmax family: soft targets, Hessians, cross_entropy, primitives ---------------
+
+def make_soft(rng, n_rows, n_classes, dtype):
+    targets = rng.random((n_rows, n_classes))
+    targets /= np.maximum(targets.sum(axis=1, keepdims=True), 1e-300)
+    return {"labels": targets.astype(dtype),
+            "logits": (rng.standard_normal((n_rows, n_classes)) * 3).astype(dtype)}
+
+
+def options_soft(n_classes, dtype):
+    weight = np.linspace(0.25, 2.0, n_classes)
+    return [{}, {"reduction": "mean"}, {"reduction": "sum", "label_smoothing": 0.1},
+            {"class_weight": weight, "reduction": "mean"},
+            {"class_weight": weight, "label_smoothing": 0.2, "reduction": "none"},
+            {"n_threads": 2, "reduction": "mean", "label_smoothing": 0.3}]
+
+
+def soft_reference(args, targets="labels", weight="class_weight", reduction="none"):
+    """(loss, grad, hess) of the soft-target forms, reduced; mean over rows."""
+    with np.errstate(all="ignore"):
+        losses, grad, hess = ref_soft.soft_xent(args[targets], args["logits"], args.get(weight),
+                                                args.get("label_smoothing", 0.0))
+        n_rows = np.shape(args["logits"])[0]
+        reduction = args.get("reduction", reduction)
+        loss, grad = ref.reduce(losses, n_rows, grad, reduction)
+        return nan_rows((loss, grad, ref.reduce(losses, n_rows, hess, reduction)[1]), args["logits"])
+
+
+
+def nan_rows(results, x):
+    """The README's row policy on `results` (float64): a row of `x` holding
+    NaN or +inf is NaN in every per-row result and gradient, and makes a
+    reduced (scalar) result NaN."""
+    x = np.asarray(x, dtype=np.float64)
+    poisoned = (np.isnan(x) | (x == np.inf)).any(axis=1)
+    out = []
+    for result in results:
+        result = np.array(result, dtype=np.float64)
+        if result.ndim == 0:
+            result = np.float64(np.nan) if poisoned.any() else result
+        else:
+            result[poisoned] = np.nan
+        out.append(result)
+    return tuple(out)
+
+def sparse_hess_reference(args):
+    loss, grad = sparse_policy_reference(args)
+    labels = np.asarray(args["labels"]).astype(np.int64)
+    ignore_index = args.get("ignore_index")
+    keep = np.ones(len(labels), bool) if ignore_index is None else labels != ignore_index
+    with np.errstate(all="ignore"):
+        hess = ref_soft.sparse_hessian(np.where(keep, labels, -1 if ignore_index is None else ignore_index),
+                                       args["logits"], ignore_index, args.get("class_weight"),
+                                       args.get("label_smoothing", 0.0)) if len(labels) else grad * 0
+        logits = np.asarray(args["logits"], dtype=np.float64)
+        hess[~keep] = 0.0
+        hess[keep & (np.isnan(logits) | (logits == np.inf)).any(axis=1)] = np.nan
+        denominator = sparse_denominator(args, labels, keep)
+        if args.get("reduction", "none") == "mean":
+            hess = hess / denominator if denominator else hess * 0
+    return loss, grad, hess
+
+
+def sparse_denominator(args, labels, keep):
+    weight = args.get("class_weight")
+    return keep.sum() if weight is None else np.asarray(weight, np.float64)[labels[keep]].sum()
+
+
+def make_cross_entropy(rng, n_rows, n_classes, dtype):
+    args = make_sparse(rng, n_rows, n_classes, dtype)
+    return {"logits": args["logits"], "target": args["labels"]}
+
+
+def options_cross_entropy(n_classes, dtype):
+    weight = np.linspace(0.25, 2.0, n_classes)
+    return [{}, {"reduction": "none"}, {"reduction": "sum", "label_smoothing": 0.1},
+            {"ignore_index": 0}, {"weight": weight, "ignore_index": 1},
+            {"weight": weight, "label_smoothing": 0.2, "reduction": "sum"},
+            {"n_threads": 2, "label_smoothing": 0.3}]
+
+
+def cross_entropy_reference(args):
+    """PyTorch's defaults: ignore_index=-100, reduction="mean"."""
+    renamed = {"labels": args["target"], "logits": args["logits"], "class_weight": args.get("weight"),
+               "ignore_index": args.get("ignore_index", -100), "reduction": args.get("reduction", "mean"),
+               "label_smoothing": args.get("label_smoothing", 0.0)}
+    return sparse_policy_reference(renamed)
+
+
+def make_x(rng, n_rows, n_classes, dtype):
+    return {"x": (rng.standard_normal((n_rows, n_classes)) * 3).astype(dtype)}
+
+
+def options_primitive(n_classes, dtype):
+    return [{}, {"axis": 1}, {"n_threads": 2}, {"axis": -1, "n_threads": 1}]
+
+
+def make_target_log_prob(rng, n_rows, n_classes, dtype):
+    return make_sparse(rng, n_rows, n_classes, dtype)
+
+
+def target_log_prob_reference(args):
+    return (-sparse_policy_reference({"labels": args["labels"], "logits": args["logits"]})[0],)
+
+
+def log_softmax_reference(args):
+    with np.errstate(all="ignore"):
+        return nan_rows((ref.log_softmax(args["x"]),), args["x"])
+
+
+def softmax_reference(args):
+    with np.errstate(all="ignore"):
+        return nan_rows((np.exp(ref.log_softmax(args["x"])),), args["x"])
+
+
+def logsumexp_reference(args):
+    with np.errstate(all="ignore"):
+        lse = ref.logsumexp(args["x"]) if np.shape(args["x"])[1] else np.full(len(args["x"]), -np.inf)
+    # +inf gives NaN, as every row of fastxent (scipy, torch: +inf): test_logsumexp_of_inf_is_inf
+    return nan_rows((lse,), args["x"])
+
+
+SHAPE_AND_REDUCTION_ERRORS = (
+    ErrorCase("unknown reduction", set_arg("reduction", "avg"), ValueError, r"reduction must be one of"),
+    ErrorCase("zero threads", set_arg("n_threads", 0), ValueError, r"n_threads must be a positive integer"),
+    ErrorCase("label_smoothing > 1", set_arg("label_smoothing", 1.5), ValueError,
+              r"label_smoothing must be in \[0, 1\]"),
+)
+
 def read_only(x):
     x.flags.writeable = False
     return x
 
+
+
+def out_errors(name, logits="logits"):
+    """The documented errors of an out= argument `name` for the input `logits`."""
+    return (
+        ErrorCase("out of another dtype", lambda a: {**a, name: np.zeros(a[logits].shape, np.float16)},
+                  TypeError, rf"{name} must have dtype"),
+        ErrorCase("out of another shape", lambda a: {**a, name: np.zeros(a[logits].T.shape, a[logits].dtype)},
+                  ValueError, rf"{name} must have shape"),
+        ErrorCase("misaligned out", lambda a: {**a, name: misaligned_copy(np.zeros_like(a[logits]))},
+                  ValueError, rf"{name} is not aligned"),
+        ErrorCase("read-only out", lambda a: {**a, name: read_only(np.zeros_like(a[logits]))},
+                  ValueError, rf"{name} is read-only"),
+        ErrorCase("out overlapping the input", lambda a: {**a, name: a[logits][::-1]},
+                  ValueError, r"overlaps an input"),
+    )
+
+SOFT_ERRORS = SHAPE_AND_REDUCTION_ERRORS + (
+    ErrorCase("targets of another shape", lambda a: {**a, "labels": a["labels"][:-1]},
+              ValueError, r"labels must have the logits' shape"),
+    ErrorCase("targets of another dtype",
+              lambda a: {**a, "labels": a["labels"].astype(np.float32 if a["logits"].dtype == np.float64
+                                                            else np.float64)},
+              TypeError, r"labels must have the logits' dtype"),
+    ErrorCase("class_weight of the wrong length",
+              lambda a: {**a, "class_weight": np.ones(a["logits"].shape[1] + 1)},
+              ValueError, r"class_weight must have shape"),
+)
+
+HESS_OUT_ERRORS = (
+    ErrorCase("hess_out of another shape",
+              lambda a: {**a, "hess_out": np.zeros(a["logits"].T.shape, a["logits"].dtype)},
+              ValueError, r"hess_out must have shape"),
+    ErrorCase("hess_out the same array as grad_out",
+              lambda a: {**a, **dict.fromkeys(("grad_out", "hess_out"), np.zeros_like(a["logits"]))},
+              # the sparse form names the grad_out "labels" in this message (reported)
+              ValueError, r"hess_out shares memory with (grad_out|labels)"),
+)
+
+SPARSE_HESS_ERRORS = tuple(case for case in SPARSE_ERRORS if case.what not in ("labels of the wrong length",
+                                                                              "1-d logits")) + (
+    ErrorCase("labels of the wrong length", lambda a: {**a, "labels": np.append(a["labels"], 0)},
+              ValueError, r"labels must have the logits' shape without the class axis"),
+) + out_errors("grad_out") + HESS_OUT_ERRORS
+
+CROSS_ENTROPY_ERRORS = (
+    ErrorCase("bool targets", lambda a: {**a, "target": a["target"].astype(bool)},
+              TypeError, r"target must be an integer array, got bool"),
+    ErrorCase("targets of the wrong length", lambda a: {**a, "target": np.append(a["target"], 0)},
+              ValueError, r"target must have the logits' shape without the class axis"),
+    ErrorCase("float ignore_index", set_arg("ignore_index", 1.0), TypeError, r"ignore_index must be an integer"),
+    ErrorCase("weight of the wrong length", lambda a: {**a, "weight": np.ones(a["logits"].shape[1] + 1)},
+              ValueError, r"class_weight must have shape|weight must have shape"),
+) + SHAPE_AND_REDUCTION_ERRORS
+
+PRIMITIVE_ERRORS = (
+    ErrorCase("axis out of range", set_arg("axis", 2), ValueError, r"axis=2 is out of range"),
+    ErrorCase("integer x", lambda a: {**a, "x": a["x"].astype(np.int64)},
+              TypeError, r"x must be float32 or float64, got int64"),
+    ErrorCase("zero threads", set_arg("n_threads", 0), ValueError, r"n_threads must be a positive integer"),
+)
+
+TARGET_LOG_PROB_ERRORS = (
+    ErrorCase("float labels", lambda a: {**a, "labels": a["labels"].astype(np.float32)},
+              TypeError, r"labels must be an integer array, got float32"),
+    ErrorCase("labels of the wrong length", lambda a: {**a, "labels": np.append(a["labels"], 0)},
+              ValueError, r"labels must have the logits' shape without the class axis"),
+    ErrorCase("zero threads", set_arg("n_threads", 0), ValueError, r"n_threads must be a positive integer"),
+)
 
 REGISTRY = [
     PublicCall("sparse_softmax_cross_entropy_with_logits", fx.sparse_softmax_cross_entropy_with_logits,
@@ -179,11 +378,44 @@ REGISTRY = [
                make_sparse, options_sparse, reference_sparse_loss_and_grad,
                float_inputs=("logits",), labels="labels", out="out", in_place="logits",
                errors=SPARSE_GRAD_ERRORS),
+    PublicCall("softmax_cross_entropy_with_logits", fx.softmax_cross_entropy_with_logits,
+               make_soft, options_soft, lambda a: soft_reference(a)[:1],
+               float_inputs=("logits",), errors=SOFT_ERRORS),
+    PublicCall("softmax_cross_entropy_with_logits_and_grad", fx.softmax_cross_entropy_with_logits_and_grad,
+               make_soft, options_soft, lambda a: soft_reference(a)[:2],
+               float_inputs=("logits",), out="out", in_place="logits",
+               errors=SOFT_ERRORS + out_errors("out")),
+    PublicCall("softmax_cross_entropy_with_logits_grad_hess", fx.softmax_cross_entropy_with_logits_grad_hess,
+               make_soft, options_soft, soft_reference,
+               float_inputs=("logits",), out="grad_out", in_place="logits",
+               errors=SOFT_ERRORS + out_errors("grad_out") + HESS_OUT_ERRORS),
+    PublicCall("sparse_softmax_cross_entropy_with_logits_grad_hess",
+               fx.sparse_softmax_cross_entropy_with_logits_grad_hess,
+               make_sparse, options_sparse, sparse_hess_reference,
+               float_inputs=("logits",), labels="labels", out="grad_out", in_place="logits",
+               errors=SPARSE_HESS_ERRORS),
+    PublicCall("cross_entropy", fx.cross_entropy, make_cross_entropy, options_cross_entropy,
+               lambda a: cross_entropy_reference(a)[:1],
+               float_inputs=("logits",), labels="target", errors=CROSS_ENTROPY_ERRORS),
+    PublicCall("cross_entropy_and_grad", fx.cross_entropy_and_grad, make_cross_entropy, options_cross_entropy,
+               cross_entropy_reference, float_inputs=("logits",), labels="target", out="out",
+               in_place="logits", errors=CROSS_ENTROPY_ERRORS + out_errors("out")),
+    PublicCall("logsumexp", fx.logsumexp, make_x, options_primitive, logsumexp_reference,
+               float_inputs=("x",), errors=PRIMITIVE_ERRORS),
+    PublicCall("log_softmax", fx.log_softmax, make_x, options_primitive, log_softmax_reference,
+               float_inputs=("x",), out="out", in_place="x", errors=PRIMITIVE_ERRORS + out_errors("out", "x")),
+    PublicCall("softmax", fx.softmax, make_x, options_primitive, softmax_reference,
+               float_inputs=("x",), out="out", in_place="x", errors=PRIMITIVE_ERRORS + out_errors("out", "x")),
+    PublicCall("target_log_prob", fx.target_log_prob, make_target_log_prob,
+               lambda n_classes, dtype: [{}, {"n_threads": 2}], target_log_prob_reference,
+               float_inputs=("logits",), labels="labels", errors=TARGET_LOG_PROB_ERRORS),
 ]
 
 IDS = [call.name for call in REGISTRY]
 WITH_LABELS = [call for call in REGISTRY if call.labels]
 WITH_LABELS_IDS = [call.name for call in WITH_LABELS]
+WITH_IGNORE = [call for call in WITH_LABELS if any("ignore_index" in o for o in call.options(3, np.float64))]
+WITH_IGNORE_IDS = [call.name for call in WITH_IGNORE]
 
 
 def documented_errors(call):

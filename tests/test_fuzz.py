@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import tolerance
-from public_calls import IDS, REFUSED_FLOATS, REGISTRY, WITH_LABELS, WITH_LABELS_IDS, label_error
+from public_calls import (IDS, REFUSED_FLOATS, REGISTRY, WITH_IGNORE, WITH_IGNORE_IDS, WITH_LABELS,
+                          WITH_LABELS_IDS, label_error)
 
 # float32 results of huge logits overflow to inf, as their float64 reference cast to float32 does
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
@@ -312,13 +313,15 @@ def test_misaligned_labels_and_weights_are_accepted(call, label_dtype):
         assert_matches(call(args), call.reference(args), np.dtype(np.float64))
 
 
-@pytest.mark.parametrize("call", WITH_LABELS, ids=WITH_LABELS_IDS)
+@pytest.mark.parametrize("call", WITH_IGNORE, ids=WITH_IGNORE_IDS)
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 def test_zero_classes(call, reduction):
     """(rows, 0) logits: a label can only be ignore_index (loss 0, as any
     ignored row); any other label is out of [0, 0)."""
+    if call.name in ZERO_CLASS_BUG:
+        pytest.xfail("see test_zero_classes_nd_forms_give_zero_loss")
     args = call.make(np.random.default_rng(4), 3, 0, np.float64)
-    with pytest.raises(ValueError, match=r"labels\[0\] = 0 is outside \[0, 0\)"):
+    with pytest.raises(ValueError, match=rf"{call.labels}\[0\] = 0 is outside \[0, 0\)"):
         call(args)
     args.update({call.labels: np.full(3, -100), "ignore_index": -100, "reduction": reduction})
     dirty = [np.full(3, 12345.0) for _ in range(64)]   # freed small buffers numpy hands out again
@@ -333,3 +336,26 @@ def test_uint64_labels_name_the_first_bad_row():
     labels = np.array([0, 5, 2**64 - 1], dtype=np.uint64)
     with pytest.raises(ValueError, match=r"labels\[1\] = 5 is outside \[0, 3\)"):
         REGISTRY[0]({"labels": labels, "logits": np.zeros((3, 3))})
+
+
+ZERO_CLASS_BUG = {"sparse_softmax_cross_entropy_with_logits_grad_hess", "cross_entropy", "cross_entropy_and_grad"}
+ZERO_CLASS_GARBAGE = pytest.mark.xfail(strict=True, reason=(
+    "softmax.sparse_nd with (rows, 0) logits returns np.empty per-row losses the kernel never writes: "
+    "uninitialized memory instead of 0 for ignored rows"))
+
+
+@ZERO_CLASS_GARBAGE
+@pytest.mark.parametrize("func", ["sparse_softmax_cross_entropy_with_logits_grad_hess", "cross_entropy"])
+def test_zero_classes_nd_forms_give_zero_loss(func):
+    import fastxent as fx
+    dirty = [np.full(3, 12345.0) for _ in range(64)]   # freed small buffers numpy hands out again
+    del dirty
+    loss = getattr(fx, func)(np.full(3, -100), np.zeros((3, 0)), ignore_index=-100, reduction="none") \
+        if func != "cross_entropy" else fx.cross_entropy(np.zeros((3, 0)), np.full(3, -100), reduction="none")
+    np.testing.assert_array_equal(np.asarray(loss), np.zeros(3))
+
+
+@pytest.mark.xfail(strict=True, reason="logsumexp of a slice holding +inf is NaN; numpy, scipy and torch give +inf")
+def test_logsumexp_of_inf_is_inf():
+    import fastxent as fx
+    np.testing.assert_array_equal(fx.logsumexp(np.array([[np.inf, 0.0]])), [np.inf])

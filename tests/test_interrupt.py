@@ -43,7 +43,8 @@ for step in range(12):
     if call.out:
         out = args[call.out]
         if not np.isnan(out).all():
-            np.testing.assert_array_equal(out, expected[-1])
+            # out= holds the gradient (the second result), or the only result (softmax)
+            np.testing.assert_array_equal(out, expected[min(1, len(expected) - 1)])
 print(interrupts, f"{duration:.3f}")
 """
 
