@@ -135,14 +135,15 @@ def family_targets(results):
     LARGE_MIB, well beyond the caches), the forward within 2x of the floor."""
     found = index(results)
     checks = []
-    for case, dtype in dict.fromkeys((case_of(r), r["dtype"]) for r in results):
+    for family, case, dtype in dict.fromkeys((r.get("family", "sparse"), case_of(r), r["dtype"]) for r in results):
+        case_label = f"{family} {case}"
         for mode, what in (("fwd", "forward"), ("fwdbwd", "forward+gradient")):
-            checks.append(comparison(f"{case} {dtype} {what} ahead of PyTorch (PyTorch / fastxent >= 1)",
+            checks.append(comparison(f"{case_label} {dtype} {what} ahead of PyTorch (PyTorch / fastxent >= 1)",
                                      found.get(("torch", mode, case, dtype)),
                                      found.get(("fastxent", mode, case, dtype)), 1))
         fastxent = found.get(("fastxent", "fwd", case, dtype))
         if fastxent is not None and fastxent["logits_mib"] >= LARGE_MIB:
-            checks.append(comparison(f"{case} {dtype} forward within 2x of the read-once floor "
+            checks.append(comparison(f"{case_label} {dtype} forward within 2x of the read-once floor "
                                      "(floor / fastxent >= 0.5)",
                                      found.get(("floor", "read", case, dtype)), fastxent, 0.5))
     return checks
