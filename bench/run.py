@@ -179,7 +179,7 @@ def run_all(cells, args, floor_library, label):
         result = run_cell(cell, args, floor_library)
         status = result.get("error") or report.fmt_time(result["median_s"])
         print(f"  [{label} {number}/{len(cells)}] {cell['impl']} {cell['mode']} "
-              f"{cell.get('family', '')} {report.case_of(cell)} {cell['dtype']}"
+              f"{cell.get('family', 'sparse')} {report.case_of(cell)} {cell['dtype']}"
               f"{' ' + cell['env'].get('FASTXENT_ISA', '') if cell['env'] else ''}: {status} "
               f"({time.perf_counter() - start:.1f} s)", file=sys.stderr, flush=True)
         results.append(result)
