@@ -2,6 +2,9 @@
 
     python bench/cell.py '{"impl": "torch", "mode": "fwd", "n_rows": 32, ...}'
 
+(a "family" other than "sparse" takes its inputs and implementations from
+family.py, and a "shape" of any rank; see run.py --family)
+
 prints one JSON line: the median time of the timed calls, their count, the
 loss, the extra peak memory, and how busy the other processes kept the CPUs
 meanwhile (a contention check).  Extra peak = the process's resident-set
@@ -17,19 +20,9 @@ import time
 
 import numpy as np
 
-import impls
+from family import FAMILIES
 
 MIB = 1 << 20
-
-
-def make_inputs(n_rows, n_classes, dtype, seed=0):
-    """Logits uniform in [-4, 4) and labels uniform in [0, n_classes), int64."""
-    rng = np.random.default_rng(seed)
-    logits = rng.random((n_rows, n_classes), dtype=dtype)
-    logits *= 8
-    logits -= 4
-    labels = rng.integers(0, n_classes, n_rows, dtype=np.int64)
-    return labels, logits
 
 
 def status_bytes(field):
@@ -77,8 +70,10 @@ def time_calls(call, times, min_time, min_reps):
 
 
 def run(spec):
-    make = impls.IMPLS[spec["impl"]][0]
-    labels, logits = make_inputs(spec["n_rows"], spec["n_classes"], np.dtype(spec["dtype"]))
+    family = FAMILIES[spec.get("family", "sparse")]
+    make = family.impls[spec["impl"]][0]
+    shape = tuple(spec.get("shape") or (spec["n_rows"], spec["n_classes"]))
+    labels, logits = family.inputs(shape, np.dtype(spec["dtype"]), family.axis)
     call = make(labels, logits, spec["mode"], spec["threads"], spec["floor_library"])
     times = np.full(spec["max_reps"], np.nan)   # written now, so its pages are resident before the baseline
     baseline = status_bytes("VmRSS")

@@ -16,8 +16,8 @@ Modes:
   fwdbwd-inplace  (fastxent) the gradient overwrites the logits (out=logits);
                   later calls see the previous gradient as their logits, which
                   changes no timing (values stay in [-1, 1])
-  read            (floor) read the logits once
-  read+write      (floor) read the logits and write a buffer of the same size
+  read            (floor) read the logits once (and float targets of their shape)
+  read+write      (floor) the same, and write a buffer of the logits' size
 """
 import numpy as np
 
@@ -148,18 +148,28 @@ def jax_impl(labels, logits, mode, n_threads, floor_library):
 
 
 def floor_impl(labels, logits, mode, n_threads, floor_library):
+    """Reads the logits once, and float targets of the logits' shape too (the
+    soft and sigmoid forms must read both); integer labels are not counted."""
     import floor
 
     lib = floor.load(floor_library)
     suffix = "f32" if logits.dtype == np.float32 else "f64"
     threads = n_threads if logits.size >= SERIAL_BELOW else 1
     x = logits.ctypes.data
+    read = getattr(lib, f"floor_read_{suffix}")
+    if labels.shape == logits.shape and labels.dtype == logits.dtype:
+        targets = labels.ctypes.data
+
+        def read_targets():
+            return read(targets, labels.size, threads)
+    else:
+        def read_targets():
+            return 0.0
     if mode == "read":
-        read = getattr(lib, f"floor_read_{suffix}")
-        return lambda: read(x, logits.size, threads)
+        return lambda: read(x, logits.size, threads) + read_targets()
     out = touched_like(logits)
     read_write = getattr(lib, f"floor_read_write_{suffix}")
-    return lambda: read_write(x, out.ctypes.data, logits.size, threads)
+    return lambda: read_write(x, out.ctypes.data, logits.size, threads) + read_targets()
 
 
 # name -> (make, modes, the module that must be importable, what it is)

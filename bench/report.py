@@ -8,12 +8,20 @@ LOSS_RTOL = {"float32": 1e-5, "float64": 1e-9}
 # a cell during which other processes kept more than this share of a core busy
 # is flagged: on a 2-core machine its threads were likely preempted
 CONTENDED = 0.25
+# logits at least this large are out of every cache: the floor target applies
+LARGE_MIB = 64
 COLUMNS = ("impl", "mode", "case", "dtype", "median", "reps", "fastxent speed-up", "extra peak MiB",
            "x floor", "other CPUs", "check")
 
 
 def case_name(n_rows, n_classes):
     return f"{n_rows}x{n_classes}"
+
+
+def case_of(result):
+    """A cell's case: its logits' shape ("shape" for the N-D families, else rows x classes)."""
+    return "x".join(map(str, result["shape"])) if "shape" in result else \
+        case_name(result["n_rows"], result["n_classes"])
 
 
 def fmt_time(seconds):
@@ -28,7 +36,7 @@ def fmt_time(seconds):
 
 def index(results):
     """(impl, mode, case, dtype) -> result, for the cells that ran."""
-    return {(r["impl"], r["mode"], case_name(r["n_rows"], r["n_classes"]), r["dtype"]): r
+    return {(r["impl"], r["mode"], case_of(r), r["dtype"]): r
             for r in results if "error" not in r}
 
 
@@ -37,7 +45,7 @@ def rows(results):
     found = index(results)
     table = []
     for r in results:
-        case = case_name(r["n_rows"], r["n_classes"])
+        case = case_of(r)
         row = {"impl": r["impl"], "mode": r["mode"], "case": case, "dtype": r["dtype"]}
         if "error" in r:
             row.update({key: "-" for key in COLUMNS[4:]})
@@ -92,7 +100,7 @@ def pivot(results, dtype, markdown=True):
     """Time (and fastxent's speed-up) and extra peak memory per case, one row
     per (impl, mode), one column per case: the compact view for the README."""
     found = index(results)
-    cases = list(dict.fromkeys(case_name(r["n_rows"], r["n_classes"]) for r in results if r["dtype"] == dtype))
+    cases = list(dict.fromkeys(case_of(r) for r in results if r["dtype"] == dtype))
     pairs = list(dict.fromkeys((r["impl"], r["mode"]) for r in results if r["dtype"] == dtype))
     table = []
     for impl, mode in pairs:
@@ -111,6 +119,36 @@ def pivot(results, dtype, markdown=True):
     return markdown_table(table, columns) if markdown else text_table(table, columns)
 
 
+def comparison(what, slow, fast, at_least):
+    """A target (what, measured, verdict) met when slow / fast >= at_least."""
+    if slow is None or fast is None:
+        return what, None, None
+    ratio = slow["median_s"] / fast["median_s"]
+    note = " (contended: rerun on a quiet machine)" if max(slow["other_cpus"], fast["other_cpus"]) > CONTENDED \
+        else ""
+    return what, f"{ratio:.2f}x{note}", ratio >= at_least
+
+
+def family_targets(results):
+    """Issue 3's targets for the rest of the family: fastxent ahead of PyTorch
+    in every (case, dtype, mode), and, where the logits are large (at least
+    LARGE_MIB, well beyond the caches), the forward within 2x of the floor."""
+    found = index(results)
+    checks = []
+    for family, case, dtype in dict.fromkeys((r.get("family", "sparse"), case_of(r), r["dtype"]) for r in results):
+        case_label = f"{family} {case}"
+        for mode, what in (("fwd", "forward"), ("fwdbwd", "forward+gradient")):
+            checks.append(comparison(f"{case_label} {dtype} {what} ahead of PyTorch (PyTorch / fastxent >= 1)",
+                                     found.get(("torch", mode, case, dtype)),
+                                     found.get(("fastxent", mode, case, dtype)), 1))
+        fastxent = found.get(("fastxent", "fwd", case, dtype))
+        if fastxent is not None and fastxent["logits_mib"] >= LARGE_MIB:
+            checks.append(comparison(f"{case_label} {dtype} forward within 2x of the read-once floor "
+                                     "(floor / fastxent >= 0.5)",
+                                     found.get(("floor", "read", case, dtype)), fastxent, 0.5))
+    return checks
+
+
 def targets(results):
     """The issue's targets as (what, measured, verdict), verdict True/False/None
     (not measured); a measurement that used a contended cell says so."""
@@ -121,14 +159,7 @@ def targets(results):
         return found.get((impl, mode, case, "float32"))
 
     def compare(what, slow, fast, at_least):
-        """Passes when slow / fast >= at_least."""
-        if slow is None or fast is None:
-            checks.append((what, None, None))
-            return
-        ratio = slow["median_s"] / fast["median_s"]
-        note = " (contended: rerun on a quiet machine)" if max(slow["other_cpus"], fast["other_cpus"]) > CONTENDED \
-            else ""
-        checks.append((what, f"{ratio:.2f}x{note}", ratio >= at_least))
+        checks.append(comparison(what, slow, fast, at_least))
 
     big = "4096x32000"
     compare(f"{big} float32 forward within 2x of the read-once floor (floor / fastxent >= 0.5)",
