@@ -490,6 +490,16 @@ def col_soft_xent(const floating[:, :, :] logits,     # IN  (outer, n_classes, i
                           <floating>(grad_scale * keep), k, FX_COL_GRAD)
 
 
+cdef inline double inf_slice_lse(const floating *x, Py_ssize_t n, Py_ssize_t stride) noexcept nogil:
+    """logsumexp of a slice whose max is +inf: +inf as numpy / torch.logsumexp,
+    NaN if a NaN is there too."""
+    cdef Py_ssize_t j
+    for j in range(n):
+        if x[j * stride] != x[j * stride]:
+            return NAN
+    return INFINITY
+
+
 def col_softmax(const floating[:, :, :] x,          # IN  (outer, n_classes, inner), any strides
                 floating[:, :, :] out,              # OUT like x, or None; may be x
                 floating[:, ::1] lse,               # OUT (outer, inner) or None
@@ -534,6 +544,8 @@ def col_softmax(const floating[:, :, :] x,          # IN  (outer, n_classes, inn
             if want_lse:
                 for i in range(width):
                     lse[outer, start + i] = shift[i] + log_sum[i]
+                    if shift[i] == INFINITY:
+                        lse[outer, start + i] = inf_slice_lse(p + i * si, n_classes, sc)
             if want_out and n_classes > 0:
                 for i in range(width):
                     a[i] = <floating>(scale * mass[outer, start + i]) if mass is not None else 1

@@ -26,7 +26,7 @@ beyond typed memoryviews; validation and defaults live in fastxent/.
 """
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
-from libc.math cimport log, NAN
+from libc.math cimport log, NAN, INFINITY
 
 from fx_rows cimport (row_lse_partial, row_mean, row_softmax, row_log_softmax, fx_lse_merge,
                       fx_expf, fx_exp, fx_expf_neg, fx_exp_neg)
@@ -261,6 +261,14 @@ cdef inline double row_logsumexp(const floating *x, Py_ssize_t n) noexcept nogil
     # the (max, sum) pair lives in this call's frame: private to its thread
     cdef double row_max, sum_exp
     row_lse_partial(x, n, &row_max, &sum_exp)
+    cdef Py_ssize_t j
+    if row_max == INFINITY:
+        # as numpy / torch.logsumexp: +inf unless a NaN is there too (the
+        # losses stay NaN: inf - inf); a rare path, so a plain scan
+        for j in range(n):
+            if x[j] != x[j]:
+                return NAN
+        return INFINITY
     return row_max + log(sum_exp)
 
 

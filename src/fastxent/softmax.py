@@ -135,10 +135,10 @@ def _soft(labels, logits, axis, reduction, class_weight, label_smoothing, n_thre
     positions = _layout.position_shape(x.shape, k)
     n_positions = int(np.prod(positions, dtype=np.int64))
     grad_scale = 1.0 / n_positions if reduction == "mean" and n_positions else 1.0
-    rows = np.empty(positions, dtype=np.float64)
-    mass = np.empty(positions, dtype=np.float64) if want_hess else None
+    rows = np.zeros(positions, dtype=np.float64)   # kernels write nothing when there are no classes
+    mass = np.zeros(positions, dtype=np.float64) if want_hess else None
     # a gradient written over the logits must come after the Hessian has read them
-    grad_first = grad is not None and not np.shares_memory(grad, x)
+    grad_first = grad is not None and not (want_hess and np.shares_memory(grad, x))
     for (xv, tv, gv), (rv, mv) in _layout.blocks([x, t, grad if grad_first else None], [rows, mass], k):
         if xv.ndim == 2:
             scratch = v.row_scratch((xv, tv, gv), threads, 2 * xv.shape[1], x.dtype)
@@ -217,7 +217,7 @@ def sparse_nd(labels, logits, axis, reduction, ignore_index, class_weight, label
         mass = np.broadcast_to((1.0 - smoothing) * np.asarray(w_label, np.float64)
                                + (smoothing / n_classes * weight_sum if n_classes else 0.0), positions)
         mass = np.where(kept, mass, 0.0) if has_ignore else np.ascontiguousarray(mass, dtype=np.float64)
-    rows = np.empty(positions, dtype=np.float64)
+    rows = np.zeros(positions, dtype=np.float64)   # kernels write nothing when there are no classes
     grad_first = grad is not None and not np.shares_memory(grad, x)
     if want_hess and not grad_first:
         _hessian(x, k, mass, grad_scale, hess, threads)
