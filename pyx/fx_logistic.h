@@ -11,6 +11,10 @@
  * log1p(x) = log(u) + (x - (u - 1)) / u with u = 1 + x rounded: the second
  * term is the first-order correction for the rounding of u, exact enough
  * for x in (-1, 1] (u - 1 is exact there), the only range used here.
+ * The correction is zeroed where u is 0 or inf by two separate selects:
+ * gcc 12 does not vectorize a loop holding the one select on
+ * (u == 0 || u == inf) (it folds it into an ordered/unordered compare pair
+ * it cannot widen), which left every sigmoid-from-logits loop scalar.
  *
  * softplus(x) = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): exp of a
  * non-positive argument only (fx_math.h's fx_expf_neg / fx_exp_neg), log1p
@@ -28,7 +32,8 @@ FX_INLINE float fx_log1pf(float x)
 {
     float u = 1.0f + x;
     float c = (x - (u - 1.0f)) / u;
-    c = (u == 0.0f || u == INFINITY) ? 0.0f : c;
+    c = u == 0.0f ? 0.0f : c;
+    c = u == INFINITY ? 0.0f : c;
     return fx_logf(u) + c;
 }
 
@@ -36,7 +41,8 @@ FX_INLINE double fx_log1p(double x)
 {
     double u = 1.0 + x;
     double c = (x - (u - 1.0)) / u;
-    c = (u == 0.0 || u == INFINITY) ? 0.0 : c;
+    c = u == 0.0 ? 0.0 : c;
+    c = u == INFINITY ? 0.0 : c;
     return fx_log(u) + c;
 }
 
