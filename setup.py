@@ -150,6 +150,8 @@ def kernel_extensions():
     cythonized = cythonize(plain, language_level=3,
                            compiler_directives={"freethreading_compatible": True})
     GEN.mkdir(parents=True, exist_ok=True)
+    # a header edit rebuilds every level of every module (they all may include it)
+    headers = sorted(str(p.relative_to(HERE)) for p in PYX.glob("*.h"))
     extensions = []
     for ext in cythonized:
         name = ext.name.split(".")[-1]
@@ -166,7 +168,7 @@ def kernel_extensions():
             if not wrapper.exists() or wrapper.read_text() != text:
                 wrapper.write_text(text)
             variant = Extension(f"fastxent.{name}_{level}", [str(wrapper.relative_to(HERE))],
-                                include_dirs=["pyx"], depends=[str(c_file)])
+                                include_dirs=["pyx"], depends=[str(c_file)] + headers)
             variant.fx_level = level
             extensions.append(variant)
     return extensions
