@@ -3,8 +3,6 @@ _and_hessian forms against the float64 reference, PyTorch, TensorFlow's
 documented formula, finite differences, extremes and every error path."""
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 import fastxent as fx
 import reference_binary as ref
@@ -100,6 +98,8 @@ def test_matches_reference(isa, rng, dtype, shape, n_threads, weights):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 def test_matches_torch(rng, dtype, reduction):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
     labels, logits = make(rng, (6, 50, 7), dtype)
     pos_weight = rng.uniform(0.2, 3.0, 7).astype(dtype)
     weight = rng.uniform(0, 2, (50, 1)).astype(dtype)
