@@ -27,6 +27,7 @@
 
 #include <Python.h>   /* Py_ssize_t */
 #include "fx_math.h"
+#include "fx_rows.h"   /* fx_row_sum_{f,d}: block sums in double */
 
 FX_INLINE float fx_log1pf(float x)
 {

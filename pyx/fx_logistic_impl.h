@@ -16,21 +16,6 @@
 #define FX_CAT(a, b) FX_CAT_(a, b)
 #define FX_FN(name) FX_CAT(name, FX_SUF)
 
-/* sum of v[0:n] in double */
-FX_INLINE double FX_FN(fx_block_sum)(const FX_T *v, Py_ssize_t n)
-{
-    double acc[FX_LANES];
-    double total = 0.0;
-    Py_ssize_t j = 0, l;
-    for (l = 0; l < FX_LANES; l++) acc[l] = 0.0;
-    for (; j + FX_LANES <= n; j += FX_LANES)
-        for (l = 0; l < FX_LANES; l++)
-            acc[l] += (double)v[j + l];
-    for (; j < n; j++) total += (double)v[j];
-    for (l = 0; l < FX_LANES; l++) total += acc[l];
-    return total;
-}
-
 FX_INLINE void FX_FN(fx_copy)(FX_T *dst, const FX_T *src, Py_ssize_t n)
 {
     if (dst != NULL)
@@ -83,7 +68,7 @@ FX_INLINE double FX_FN(fx_sigmoid_core)(Py_ssize_t n, const FX_T *x, const FX_T 
                     block_hess[j] = scale * (c_pos + c_neg) * (e * inv * inv);
             }
         }
-        total += FX_FN(fx_block_sum)(block_loss, len);
+        total += FX_FN(fx_row_sum)(block_loss, len);
         FX_FN(fx_copy)(loss == NULL ? NULL : loss + start, block_loss, len);
         if (want_grad)
             FX_FN(fx_copy)(grad + start, block_grad, len);
@@ -152,7 +137,7 @@ FX_INLINE double FX_FN(fx_bce_core)(Py_ssize_t n, const FX_T *p, const FX_T *t, 
             if (want_grad)
                 block_grad[j] = inside ? grad_scale * ((1 - target) / (1 - v) - target / v) : (FX_T)0;
         }
-        total += FX_FN(fx_block_sum)(block_loss, len);
+        total += FX_FN(fx_row_sum)(block_loss, len);
         FX_FN(fx_copy)(loss == NULL ? NULL : loss + start, block_loss, len);
         if (want_grad)
             FX_FN(fx_copy)(grad + start, block_grad, len);
@@ -238,7 +223,7 @@ FX_INLINE double FX_FN(fx_focal_core)(Py_ssize_t n, const FX_T *y_pred, const FX
                 block_grad[j] = grad_scale * balance_w * (focal * dbce + curve);
             }
         }
-        total += FX_FN(fx_block_sum)(block_loss, len);
+        total += FX_FN(fx_row_sum)(block_loss, len);
         FX_FN(fx_copy)(loss == NULL ? NULL : loss + start, block_loss, len);
         if (want_grad)
             FX_FN(fx_copy)(grad + start, block_grad, len);
