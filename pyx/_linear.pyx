@@ -3,32 +3,40 @@
 and its gradients with respect to x, weight and bias, without the logits.
 
 Design
-a) Blocks.  The logits exist one block at a time (block_rows x block_classes,
-   chosen by the caller through the scratch shape), in a per-thread scratch
-   buffer, computed by BLAS gemm from scipy.linalg.cython_blas (scipy's own
-   BLAS: nothing to link at build time).  BLAS is column-major: a C-order
+a) Blocks.  The logits exist one block at a time (block_rows x block_classes),
+   computed by BLAS gemm from scipy.linalg.cython_blas (scipy's own BLAS:
+   nothing to link at build time).  BLAS is column-major: a C-order
    (rows x classes) block is the Fortran matrix block^T = W_blk . X_blk^T,
    so every product below is written for the transposes.  x and weight may
    each be C- or Fortran-ordered (one contiguous axis, any leading stride).
-b) Forward.  The (rows x classes) plane is cut into n_groups x n_groups
-   tiles (n_groups >= threads, chosen by the caller); threads take tiles
+   Per row, the online log-sum-exp pair (max, sum) of a block's classes is
+   merged into a per-(class group, row) slot (fx_lse_partial, fx_lse_merge),
+   the target logit is taken as its block passes, and the slots are merged
+   row by row at the end (finish_rows).
+b) Forward (tile sweep).  The (rows x classes) plane is cut into
+   n_groups x n_groups tiles (n_groups >= threads); threads take tiles
    dynamically, so a thread the OS holds back does not hold up the rest.
-   Each tile carries, per row, the online log-sum-exp pair (max, sum) of
-   its classes (fx_lse_partial per block, fx_lse_merge across blocks) in a
-   per-(group, row) slot, and the target logit is taken as its block
-   passes; the slots are merged row by row afterwards.  Extra memory: the scratch (threads x block) and O(groups x
-   rows) doubles, never O(rows x classes).
-c) Backward.  Each block is computed again and turned, in the scratch, into
-   G = dloss/dlogits = scale * (softmax * (1 + 2 z lse) - (1 - eps) onehot
-   - eps / C), times the soft-cap derivative; then dx_blk += G . W_blk and
-   dweight_blk += G^T . X_blk (gemm, beta = 1) and dbias += column sums of G.
-   Thread safety without a (threads x C x D) buffer: the tiles are visited
-   in n_groups phases; in phase p, row group a is paired with class group
-   (a + p) mod n_groups, so within a phase no two tiles share a row group
-   (dx rows) or a class group (dweight rows, dbias); phases are separated
-   by the barrier that ends each parallel loop.  Every block's G is used
-   for both products: 4 gemms in all (forward, recompute, dx, dweight), one
-   more than a path that keeps the logits.
+   Extra memory: threads x one block, and O(groups x rows) doubles.
+c) Gradient: G = dloss/dlogits = scale * (softmax * (1 + 2 z lse)
+   - (1 - eps) onehot - eps / C), times the soft-cap derivative, needs the
+   row's final lse, so a block's logits are needed twice: once for the lse
+   and once for G.  Two schedules:
+   - Panel sweep (the default when the caller can afford a panel, see
+     fastxent/linear.py): a panel of rows x ALL classes is kept in the
+     scratch.  Per panel: the class groups' logits and lse slots (parallel
+     over class groups), the rows' lse (serial), G in place and
+     dweight_grp += G_grp^T . X_panel (parallel over class groups: no two
+     threads share dweight rows), then dx_panel = G . W (parallel over row
+     chunks: no two threads share dx rows).  Three gemms of the head's size,
+     like a path that stores the logits, with a panel of memory.
+   - Tile sweep (panels too thin to keep gemm efficient): the forward
+     sweep above, then every block is computed again, turned into G, and
+     dx_blk += G . W_blk, dweight_blk += G^T . X_blk.  Without a
+     (threads x C x D) buffer: the tiles are visited in n_groups phases; in
+     phase p, row group a is paired with class group (a + p) mod n_groups,
+     so no two tiles of a phase share rows (dx) or classes (dweight, dbias);
+     the barrier ending each parallel loop separates the phases.  Four
+     gemms: one more than the panel sweep, with only a block of memory.
 d) BLAS threads.  gemm is called from inside the OpenMP threads, one
    block per call, and must then run single-threaded itself: the caller
    (fastxent/_blas.py) limits the BLAS libraries to one thread around the
@@ -74,11 +82,23 @@ cdef struct Operand:
 cdef struct Problem:
     Operand x, weight
     const void *bias     # NULL or (n_classes,)
+    const void *labels   # (n_rows,) index_t
     int n_hidden
     Py_ssize_t n_rows, n_classes
     int block_rows, block_classes
-    int n_groups
+    int n_groups         # class groups (and row groups of the tile sweep)
     double softcap       # 0: none
+    bint has_ignore
+    long long ignore_index
+    double smoothing, z_loss, grad_scale
+
+
+cdef struct Slots:
+    # per-(class group, row) partial log-sum-exp pairs: slot (g, r) at g * stride + r
+    double *max
+    double *sum
+    double *logit_sum    # NULL unless label smoothing needs the rows' logit sums
+    Py_ssize_t stride
 
 
 cdef inline void gemm(char *transa, char *transb, int m, int n, int k,
@@ -97,81 +117,216 @@ cdef inline const floating *rows_of(const Operand *op, Py_ssize_t first, floatin
     return <const floating *>op.data + first * op.row_step
 
 
-cdef void logits_block(const Problem *pb, Py_ssize_t r0, int n_rows, Py_ssize_t c0, int n_classes,
-                       floating *out) noexcept nogil:
-    """out (n_rows x n_classes, C-order) = x[r0:] @ weight[c0:].T + bias[c0:],
-    soft-capped when asked.  Fortran: out^T = op(W) (classes x D) . op(X^T)."""
-    cdef floating beta = 0
-    cdef int r
-    cdef const floating *x = rows_of(&pb.x, r0, out)
-    cdef const floating *w = rows_of(&pb.weight, c0, out)
-    if pb.bias != NULL:
-        for r in range(n_rows):
-            memcpy(out + <Py_ssize_t>r * n_classes, <const floating *>pb.bias + c0,
-                   n_classes * sizeof(floating))
-        beta = 1
-    elif pb.n_hidden == 0:
-        memset(out, 0, <Py_ssize_t>n_rows * n_classes * sizeof(floating))
-    if pb.n_hidden > 0:
-        gemm(TRANS if pb.weight.row_major else NO_TRANS, NO_TRANS if pb.x.row_major else TRANS,
-             n_classes, n_rows, pb.n_hidden, w, pb.weight.ld, x, pb.x.ld, beta, out, n_classes)
-    if pb.softcap != 0.0:
-        if floating is float:
-            fx_softcap_f(out, <Py_ssize_t>n_rows * n_classes, pb.softcap)
-        else:
-            fx_softcap_d(out, <Py_ssize_t>n_rows * n_classes, pb.softcap)
+cdef inline long long label_of(const Problem *pb, Py_ssize_t row, index_t *kind) noexcept nogil:
+    return (<const index_t *>pb.labels)[row]
+
+
+cdef inline bint ignored(const Problem *pb, long long label) noexcept nogil:
+    return pb.has_ignore and label == pb.ignore_index
 
 
 cdef inline Py_ssize_t group_start(Py_ssize_t n, int group, int n_groups) noexcept nogil:
     return n * group // n_groups
 
 
-cdef void forward_tile(const Problem *pb, int row_group, int class_group,
-                       const index_t *labels, bint has_ignore, long long ignore_index,
-                       bint want_logit_sum,
-                       double *part_max, double *part_sum,   # OUT (n_rows,) this class group's slots
-                       double *part_logit_sum,               # OUT (n_rows,) or NULL
-                       double *target,                       # OUT (n_rows,) target logit
+cdef void logits_block(const Problem *pb, Py_ssize_t r0, int n_rows, Py_ssize_t c0, int n_classes,
+                       floating *out, int ld_out) noexcept nogil:
+    """out (n_rows x n_classes, rows ld_out apart) = x[r0:] @ weight[c0:].T
+    + bias[c0:], soft-capped when asked.  Fortran: out^T = op(W) . op(X^T)."""
+    cdef floating beta = 0
+    cdef int r
+    cdef const floating *x = rows_of(&pb.x, r0, out)
+    cdef const floating *w = rows_of(&pb.weight, c0, out)
+    if pb.bias != NULL:
+        for r in range(n_rows):
+            memcpy(out + <Py_ssize_t>r * ld_out, <const floating *>pb.bias + c0, n_classes * sizeof(floating))
+        beta = 1
+    elif pb.n_hidden == 0:
+        for r in range(n_rows):
+            memset(out + <Py_ssize_t>r * ld_out, 0, n_classes * sizeof(floating))
+    if pb.n_hidden > 0:
+        gemm(TRANS if pb.weight.row_major else NO_TRANS, NO_TRANS if pb.x.row_major else TRANS,
+             n_classes, n_rows, pb.n_hidden, w, pb.weight.ld, x, pb.x.ld, beta, out, ld_out)
+    if pb.softcap != 0.0:
+        for r in range(n_rows):
+            if floating is float:
+                fx_softcap_f(out + <Py_ssize_t>r * ld_out, n_classes, pb.softcap)
+            else:
+                fx_softcap_d(out + <Py_ssize_t>r * ld_out, n_classes, pb.softcap)
+
+
+cdef void clear_slots(const Slots *slots, int group, Py_ssize_t first, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i = group * slots.stride + first, end = i + n
+    while i < end:
+        slots.max[i] = -1.0 / 0.0
+        slots.sum[i] = 0.0
+        if slots.logit_sum != NULL:
+            slots.logit_sum[i] = 0.0
+        i += 1
+
+
+cdef void forward_block(const Problem *pb, const floating *block, int ld,
+                        Py_ssize_t r0, int n_rows, Py_ssize_t c0, int n_classes, index_t *kind,
+                        const Slots *slots, int group, Py_ssize_t slot0,
+                        double *target) noexcept nogil:   # OUT (n_rows,) target logits of rows r0...
+    """Merges the block's rows into slots (group, slot0 + r) and takes the
+    target logits that fall in it."""
+    cdef int r
+    cdef Py_ssize_t slot
+    cdef long long label
+    cdef double block_max, block_sum
+    cdef const floating *s
+    for r in range(n_rows):
+        s = block + <Py_ssize_t>r * ld
+        slot = group * slots.stride + slot0 + r
+        row_lse_partial(s, n_classes, &block_max, &block_sum)
+        fx_lse_merge(&slots.max[slot], &slots.sum[slot], block_max, block_sum)
+        if slots.logit_sum != NULL:
+            slots.logit_sum[slot] += row_sum(s, n_classes)
+        label = label_of(pb, r0 + r, kind)
+        if not ignored(pb, label) and c0 <= label < c0 + n_classes:
+            target[r] = s[label - c0]
+
+
+cdef double finish_rows(const Problem *pb, Py_ssize_t r0, Py_ssize_t n_rows, index_t *kind,
+                        const Slots *slots, Py_ssize_t slot0,
+                        double *loss,       # IN target logits, OUT losses, of rows r0...
+                        double *row_max,    # OUT (n_rows,)
+                        double *log_sum     # OUT (n_rows,)
+                        ) noexcept nogil:
+    """Merges the class groups' slots of rows r0... (slots slot0...) into
+    each row's lse and loss; returns the sum of the losses."""
+    cdef Py_ssize_t r, slot
+    cdef int group
+    cdef double m, sum_exp, logit_sum, lse, total = 0.0
+    for r in range(n_rows):
+        m = -1.0 / 0.0
+        sum_exp = 0.0
+        logit_sum = 0.0
+        for group in range(pb.n_groups):
+            slot = group * slots.stride + slot0 + r
+            fx_lse_merge(&m, &sum_exp, slots.max[slot], slots.sum[slot])
+            if slots.logit_sum != NULL:
+                logit_sum = logit_sum + slots.logit_sum[slot]
+        row_max[r] = m
+        log_sum[r] = log(sum_exp)
+        if ignored(pb, label_of(pb, r0 + r, kind)):
+            loss[r] = 0.0
+            continue
+        lse = m + log_sum[r]
+        # lse - x_t as (max - x_t) + log_sum: see _sparse.pyx
+        loss[r] = ((1.0 - pb.smoothing) * ((m - loss[r]) + log_sum[r])
+                   + pb.smoothing * ((m - logit_sum / pb.n_classes) + log_sum[r])
+                   + pb.z_loss * lse * lse)
+        total += loss[r]
+    return total
+
+
+cdef void grad_block(const Problem *pb, floating *block, int ld,
+                     Py_ssize_t r0, int n_rows, Py_ssize_t c0, int n_classes, index_t *kind,
+                     const double *row_max, const double *log_sum   # IN (n_rows,) of rows r0...
+                     ) noexcept nogil:
+    """The block's logits, in place, become G (see the design note, c)."""
+    cdef int r
+    cdef long long label
+    cdef double lse, cap_slope, t
+    cdef double inv_cap = 1.0 / pb.softcap if pb.softcap != 0.0 else 0.0
+    cdef double shift = pb.grad_scale * pb.smoothing / pb.n_classes
+    cdef double target_scale = pb.grad_scale * (1.0 - pb.smoothing)
+    cdef floating *s
+    for r in range(n_rows):
+        s = block + <Py_ssize_t>r * ld
+        label = label_of(pb, r0 + r, kind)
+        if ignored(pb, label):
+            memset(s, 0, n_classes * sizeof(floating))
+            continue
+        lse = row_max[r] + log_sum[r]
+        cap_slope = 1.0
+        if c0 <= label < c0 + n_classes:
+            t = s[label - c0] * inv_cap
+            cap_slope = 1.0 - t * t
+        if floating is float:
+            fx_grad_row_f(s, n_classes, row_max[r], log_sum[r],
+                          pb.grad_scale * (1.0 + 2.0 * pb.z_loss * lse), shift, inv_cap)
+        else:
+            fx_grad_row_d(s, n_classes, row_max[r], log_sum[r],
+                          pb.grad_scale * (1.0 + 2.0 * pb.z_loss * lse), shift, inv_cap)
+        if c0 <= label < c0 + n_classes:
+            s[label - c0] = s[label - c0] - <floating>(target_scale * cap_slope)
+
+
+cdef void weight_grad_block(const Problem *pb, const floating *grad, int ld,
+                            Py_ssize_t r0, int n_rows, Py_ssize_t c0, int n_classes,
+                            floating *dweight,   # OUT (n_classes, n_hidden) C-order, accumulated
+                            double *dbias        # OUT (n_classes,) accumulated, or NULL
+                            ) noexcept nogil:
+    """dweight[c0:] += G^T . x[r0:] and dbias[c0:] += G's column sums, G the
+    (n_rows x n_classes) block, rows ld apart."""
+    cdef int r, j
+    cdef const floating *g
+    if dbias != NULL:
+        for r in range(n_rows):
+            g = grad + <Py_ssize_t>r * ld
+            for j in range(n_classes):
+                dbias[c0 + j] += g[j]
+    if pb.n_hidden > 0:
+        # dweight^T (D x classes) += op(X^T) (D x rows) . G (rows x classes)
+        gemm(NO_TRANS if pb.x.row_major else TRANS, TRANS, pb.n_hidden, n_classes, n_rows,
+             rows_of(&pb.x, r0, dweight), pb.x.ld, grad, ld, 1, dweight + c0 * pb.n_hidden, pb.n_hidden)
+
+
+cdef void input_grad_block(const Problem *pb, const floating *grad, int ld,
+                           Py_ssize_t r0, int n_rows, Py_ssize_t c0, int n_classes,
+                           floating *dx   # OUT (n_rows, n_hidden) C-order, accumulated
+                           ) noexcept nogil:
+    """dx[r0:] += G . weight[c0:c0 + n_classes], G (n_rows x n_classes), rows ld apart."""
+    if pb.n_hidden > 0:
+        # dx^T (D x rows) += op(W^T) (D x classes) . G^T (classes x rows)
+        gemm(NO_TRANS if pb.weight.row_major else TRANS, NO_TRANS, pb.n_hidden, n_rows, n_classes,
+             rows_of(&pb.weight, c0, dx), pb.weight.ld, grad, ld, 1, dx + r0 * pb.n_hidden, pb.n_hidden)
+
+
+cdef void input_grad_columns(const Problem *pb, const floating *grad, int ld, Py_ssize_t r0, int n_rows,
+                             Py_ssize_t col_lo, Py_ssize_t col_hi,
+                             floating *dx   # OUT (n_rows, n_hidden) C-order, accumulated
+                             ) noexcept nogil:
+    """dx[r0:r0 + n_rows, col_lo:col_hi] += G . weight[:, col_lo:col_hi], G
+    (n_rows x n_classes), rows ld apart."""
+    cdef Py_ssize_t col_step = 1 if pb.weight.row_major else pb.weight.ld
+    if col_hi > col_lo:
+        # dx^T[cols] (cols x rows) += op(W^T)[cols] (cols x classes) . G^T (classes x rows)
+        gemm(NO_TRANS if pb.weight.row_major else TRANS, NO_TRANS, <int>(col_hi - col_lo), n_rows,
+             <int>pb.n_classes, <const floating *>pb.weight.data + col_lo * col_step, pb.weight.ld,
+             grad, ld, 1, dx + r0 * pb.n_hidden + col_lo, pb.n_hidden)
+
+
+# --- tile sweep (design note b, c) ---------------------------------------------------------
+
+cdef void forward_tile(const Problem *pb, int row_group, int class_group, index_t *kind,
+                       const Slots *slots,
+                       double *target,       # OUT (n_rows,) target logits
                        floating *scratch) noexcept nogil:
     cdef Py_ssize_t row_lo = group_start(pb.n_rows, row_group, pb.n_groups)
     cdef Py_ssize_t row_hi = group_start(pb.n_rows, row_group + 1, pb.n_groups)
     cdef Py_ssize_t cls_lo = group_start(pb.n_classes, class_group, pb.n_groups)
     cdef Py_ssize_t cls_hi = group_start(pb.n_classes, class_group + 1, pb.n_groups)
-    cdef Py_ssize_t r0, c0, row
-    cdef long long label
-    cdef int nr, nc, r
-    cdef double block_max, block_sum
-    cdef floating *s
-    for row in range(row_lo, row_hi):
-        part_max[row] = -1.0 / 0.0
-        part_sum[row] = 0.0
-        if want_logit_sum:
-            part_logit_sum[row] = 0.0
+    cdef Py_ssize_t r0, c0
+    cdef int nr, nc
+    clear_slots(slots, class_group, row_lo, row_hi - row_lo)
     c0 = cls_lo
     while c0 < cls_hi:
         nc = <int>min(<Py_ssize_t>pb.block_classes, cls_hi - c0)
         r0 = row_lo
         while r0 < row_hi:
             nr = <int>min(<Py_ssize_t>pb.block_rows, row_hi - r0)
-            logits_block(pb, r0, nr, c0, nc, scratch)
-            for r in range(nr):
-                row = r0 + r
-                s = scratch + <Py_ssize_t>r * nc
-                row_lse_partial(s, nc, &block_max, &block_sum)
-                fx_lse_merge(&part_max[row], &part_sum[row], block_max, block_sum)
-                if want_logit_sum:
-                    part_logit_sum[row] += row_sum(s, nc)
-                label = labels[row]
-                if not (has_ignore and label == ignore_index) and c0 <= label < c0 + nc:
-                    target[row] = s[label - c0]
+            logits_block(pb, r0, nr, c0, nc, scratch, nc)
+            forward_block(pb, scratch, nc, r0, nr, c0, nc, kind, slots, class_group, r0, target + r0)
             r0 += nr
         c0 += nc
 
 
-cdef void backward_tile(const Problem *pb, int row_group, int class_group,
-                        const index_t *labels, bint has_ignore, long long ignore_index,
+cdef void backward_tile(const Problem *pb, int row_group, int class_group, index_t *kind,
                         const double *row_max, const double *log_sum,   # IN (n_rows,)
-                        double smoothing, double z_loss, double grad_scale,
                         floating *dx,          # OUT (n_rows, n_hidden) C-order, accumulated
                         floating *dweight,     # OUT (n_classes, n_hidden) C-order, accumulated
                         double *dbias,         # OUT (n_classes,) accumulated, or NULL
@@ -180,59 +335,104 @@ cdef void backward_tile(const Problem *pb, int row_group, int class_group,
     cdef Py_ssize_t row_hi = group_start(pb.n_rows, row_group + 1, pb.n_groups)
     cdef Py_ssize_t cls_lo = group_start(pb.n_classes, class_group, pb.n_groups)
     cdef Py_ssize_t cls_hi = group_start(pb.n_classes, class_group + 1, pb.n_groups)
-    cdef Py_ssize_t r0, c0, row, j
-    cdef long long label
-    cdef int nr, nc, r
-    cdef int n_hidden = pb.n_hidden, ld_out = max(n_hidden, 1)
-    cdef double inv_cap = 1.0 / pb.softcap if pb.softcap != 0.0 else 0.0
-    cdef double shift = grad_scale * smoothing / pb.n_classes
-    cdef double target_scale = grad_scale * (1.0 - smoothing)
-    cdef double lse, cap_slope, t
-    cdef floating *s
-    cdef const floating *x
-    cdef const floating *w
+    cdef Py_ssize_t r0, c0
+    cdef int nr, nc
     c0 = cls_lo
     while c0 < cls_hi:
         nc = <int>min(<Py_ssize_t>pb.block_classes, cls_hi - c0)
-        w = rows_of(&pb.weight, c0, scratch)
         r0 = row_lo
         while r0 < row_hi:
             nr = <int>min(<Py_ssize_t>pb.block_rows, row_hi - r0)
-            x = rows_of(&pb.x, r0, scratch)
-            logits_block(pb, r0, nr, c0, nc, scratch)
-            for r in range(nr):
-                row = r0 + r
-                s = scratch + <Py_ssize_t>r * nc
-                label = labels[row]
-                if has_ignore and label == ignore_index:
-                    memset(s, 0, nc * sizeof(floating))
-                    continue
-                lse = row_max[row] + log_sum[row]
-                cap_slope = 1.0
-                if c0 <= label < c0 + nc:
-                    t = s[label - c0] * inv_cap
-                    cap_slope = 1.0 - t * t
-                if floating is float:
-                    fx_grad_row_f(s, nc, row_max[row], log_sum[row],
-                                  grad_scale * (1.0 + 2.0 * z_loss * lse), shift, inv_cap)
-                else:
-                    fx_grad_row_d(s, nc, row_max[row], log_sum[row],
-                                  grad_scale * (1.0 + 2.0 * z_loss * lse), shift, inv_cap)
-                if c0 <= label < c0 + nc:
-                    s[label - c0] = s[label - c0] - <floating>(target_scale * cap_slope)
-            if dbias != NULL:
-                for r in range(nr):
-                    for j in range(nc):
-                        dbias[c0 + j] += scratch[<Py_ssize_t>r * nc + j]
-            if n_hidden > 0:
-                # dx^T (D x rows) += op(W^T) (D x classes) . G^T (classes x rows)
-                gemm(NO_TRANS if pb.weight.row_major else TRANS, NO_TRANS, n_hidden, nr, nc,
-                     w, pb.weight.ld, scratch, nc, 1, dx + r0 * n_hidden, ld_out)
-                # dweight^T (D x classes) += op(X^T) (D x rows) . G (rows x classes)
-                gemm(NO_TRANS if pb.x.row_major else TRANS, TRANS, n_hidden, nc, nr,
-                     x, pb.x.ld, scratch, nc, 1, dweight + c0 * n_hidden, ld_out)
+            logits_block(pb, r0, nr, c0, nc, scratch, nc)
+            grad_block(pb, scratch, nc, r0, nr, c0, nc, kind, row_max + r0, log_sum + r0)
+            weight_grad_block(pb, scratch, nc, r0, nr, c0, nc, dweight, dbias)
+            input_grad_block(pb, scratch, nc, r0, nr, c0, nc, dx)
             r0 += nr
         c0 += nc
+
+
+cdef double tile_sweep(const Problem *pb, index_t *kind, const Slots *slots,
+                       double *loss, double *row_max, double *log_sum, bint want_grad,
+                       floating *dx, floating *dweight, double *dbias,
+                       floating[:, :, ::1] scratch, int n_threads) noexcept nogil:
+    cdef int n_groups = pb.n_groups, tile, group, phase
+    cdef double total
+    cdef floating *tmp
+    with parallel(num_threads=n_threads):
+        tmp = &scratch[threadid(), 0, 0]
+        for tile in prange(n_groups * n_groups, schedule='dynamic', chunksize=1):
+            forward_tile(pb, tile // n_groups, tile % n_groups, kind, slots, loss, tmp)
+    total = finish_rows(pb, 0, pb.n_rows, kind, slots, 0, loss, row_max, log_sum)
+    if not want_grad:
+        return total
+    for phase in range(n_groups):
+        with parallel(num_threads=n_threads):
+            tmp = &scratch[threadid(), 0, 0]
+            for group in prange(n_groups, schedule='dynamic', chunksize=1):
+                backward_tile(pb, group, (group + phase) % n_groups, kind, row_max, log_sum,
+                              dx, dweight, dbias, tmp)
+    return total
+
+
+# --- panel sweep (design note c) ------------------------------------------------------------
+
+cdef void forward_panel_group(const Problem *pb, Py_ssize_t r0, int n_rows, int group, index_t *kind,
+                              const Slots *slots,
+                              double *target,    # OUT (n_rows,) target logits of rows r0...
+                              floating *panel    # OUT (n_rows, n_classes) the logits
+                              ) noexcept nogil:
+    cdef Py_ssize_t c0 = group_start(pb.n_classes, group, pb.n_groups)
+    cdef Py_ssize_t cls_hi = group_start(pb.n_classes, group + 1, pb.n_groups)
+    cdef int nc, ld = <int>pb.n_classes
+    clear_slots(slots, group, 0, n_rows)
+    while c0 < cls_hi:
+        nc = <int>min(<Py_ssize_t>pb.block_classes, cls_hi - c0)
+        logits_block(pb, r0, n_rows, c0, nc, panel + c0, ld)
+        forward_block(pb, panel + c0, ld, r0, n_rows, c0, nc, kind, slots, group, 0, target)
+        c0 += nc
+
+
+cdef void weight_grad_panel_group(const Problem *pb, Py_ssize_t r0, int n_rows, int group, index_t *kind,
+                                  const double *row_max, const double *log_sum,   # IN (n_rows,) rows r0...
+                                  floating *panel,     # IN logits, OUT G (n_rows, n_classes)
+                                  floating *dweight, double *dbias) noexcept nogil:
+    cdef Py_ssize_t c0 = group_start(pb.n_classes, group, pb.n_groups)
+    cdef Py_ssize_t cls_hi = group_start(pb.n_classes, group + 1, pb.n_groups)
+    cdef int nc, ld = <int>pb.n_classes
+    while c0 < cls_hi:
+        nc = <int>min(<Py_ssize_t>pb.block_classes, cls_hi - c0)
+        grad_block(pb, panel + c0, ld, r0, n_rows, c0, nc, kind, row_max, log_sum)
+        weight_grad_block(pb, panel + c0, ld, r0, n_rows, c0, nc, dweight, dbias)
+        c0 += nc
+
+
+cdef double panel_sweep(const Problem *pb, index_t *kind, const Slots *slots,
+                        double *loss, double *row_max, double *log_sum,
+                        floating *dx, floating *dweight, double *dbias,
+                        floating *panel,   # scratch (block_rows, n_classes)
+                        int n_threads) noexcept nogil:
+    cdef Py_ssize_t r0 = 0, ld = pb.n_classes
+    cdef int nr, group, chunk, n_chunks
+    cdef double total = 0.0
+    while r0 < pb.n_rows:
+        nr = <int>min(<Py_ssize_t>pb.block_rows, pb.n_rows - r0)
+        with parallel(num_threads=n_threads):
+            for group in prange(pb.n_groups, schedule='dynamic', chunksize=1):
+                forward_panel_group(pb, r0, nr, group, kind, slots, loss + r0, panel)
+        total += finish_rows(pb, r0, nr, kind, slots, 0, loss + r0, row_max + r0, log_sum + r0)
+        with parallel(num_threads=n_threads):
+            for group in prange(pb.n_groups, schedule='dynamic', chunksize=1):
+                weight_grad_panel_group(pb, r0, nr, group, kind, row_max + r0, log_sum + r0, panel,
+                                        dweight, dbias)
+        # dx_panel = G . W, split over dx's columns (no two threads share a
+        # dx entry; each thread reads its columns of W, not all of W)
+        n_chunks = max(1, min(n_threads, pb.n_hidden // 16))
+        with parallel(num_threads=n_threads):
+            for chunk in prange(n_chunks, schedule='static', chunksize=1):
+                input_grad_columns(pb, panel, <int>ld, r0, nr, group_start(pb.n_hidden, chunk, n_chunks),
+                                   group_start(pb.n_hidden, chunk + 1, n_chunks), dx)
+        r0 += nr
+    return total
 
 
 def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one contiguous axis
@@ -249,24 +449,24 @@ def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one 
                 floating[:, ::1] dweight,         # OUT (n_classes, n_hidden) zeros, or None
                 double[::1] dbias,                # OUT (n_classes,) zeros, or None
                 double grad_scale,
-                floating[:, :, ::1] scratch,      # (n_threads, block_rows, block_classes)
-                double[:, :, ::1] partials,       # (3, n_groups, n_rows)
+                floating[:, :, ::1] scratch,      # tile sweep: (n_threads, block_rows, block_classes);
+                                                  # panel sweep: (1, panel_rows, n_classes)
+                bint panels,                      # the panel sweep (gradients only)
+                int block_classes,                # panel sweep: classes per gemm
+                double[:, :, ::1] partials,       # (3, n_groups, n_rows, or panel_rows for panels)
                 int n_threads):
     """Fills loss and stats (and the gradients when dx is given); returns
-    the sum of the per-row losses, summed serially (the same for any thread
-    count)."""
+    the sum of the per-row losses, summed serially in row order (the same
+    for any thread count)."""
     cdef Problem pb
+    cdef Slots slots
     cdef Py_ssize_t n_rows = x.shape[0], n_classes = weight.shape[0], row
-    cdef int n_groups = partials.shape[1], tile, group, phase
     cdef bint want_grad = dx is not None
-    cdef bint want_logit_sum = smoothing != 0.0
-    cdef double *part_max = &partials[0, 0, 0] if n_rows > 0 else NULL
-    cdef double *part_sum = &partials[1, 0, 0] if n_rows > 0 else NULL
-    cdef double *part_logit_sum = &partials[2, 0, 0] if n_rows > 0 else NULL
-    cdef double *target = NULL
+    cdef double total
+    cdef index_t *kind = NULL
+    cdef floating *dx_ptr = NULL
+    cdef floating *dweight_ptr = NULL
     cdef double *dbias_ptr = NULL
-    cdef double row_max, sum_exp, logit_sum, lse, total = 0.0
-    cdef floating *tmp
     if n_rows == 0:
         return 0.0
     if n_classes == 0:   # every label was ignored (the checks let nothing else through)
@@ -284,57 +484,35 @@ def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one 
     pb.weight.ld = weight_ld
     pb.weight.row_step = weight_ld if weight_row_major else 1
     pb.bias = &bias[0] if bias is not None else NULL
+    pb.labels = &labels[0]
     pb.n_hidden = <int>x.shape[1]
     pb.n_rows = n_rows
     pb.n_classes = n_classes
     pb.block_rows = <int>scratch.shape[1]
-    pb.block_classes = <int>scratch.shape[2]
-    pb.n_groups = n_groups
+    pb.block_classes = block_classes if panels else <int>scratch.shape[2]
+    pb.n_groups = <int>partials.shape[1]
     pb.softcap = softcap
-    # the target logits are parked in `loss`; the merge reads each before
-    # overwriting it with the row's loss
-    target = &loss[0]
-
-    with nogil, parallel(num_threads=n_threads):
-        tmp = &scratch[threadid(), 0, 0]
-        for tile in prange(n_groups * n_groups, schedule='dynamic', chunksize=1):
-            forward_tile(&pb, tile // n_groups, tile % n_groups, &labels[0], has_ignore, ignore_index,
-                         want_logit_sum, part_max + (tile % n_groups) * n_rows,
-                         part_sum + (tile % n_groups) * n_rows,
-                         part_logit_sum + (tile % n_groups) * n_rows, target, tmp)
-
-    with nogil:
-        for row in range(n_rows):
-            row_max = part_max[row]
-            sum_exp = part_sum[row]
-            logit_sum = part_logit_sum[row] if want_logit_sum else 0.0
-            for group in range(1, n_groups):
-                fx_lse_merge(&row_max, &sum_exp, part_max[group * n_rows + row],
-                             part_sum[group * n_rows + row])
-                if want_logit_sum:
-                    logit_sum = logit_sum + part_logit_sum[group * n_rows + row]
-            stats[0, row] = row_max
-            stats[1, row] = log(sum_exp)
-            if has_ignore and labels[row] == ignore_index:
-                loss[row] = 0.0
-                continue
-            lse = row_max + stats[1, row]
-            # lse - x_t as (max - x_t) + log_sum: see _sparse.pyx
-            loss[row] = ((1.0 - smoothing) * ((row_max - target[row]) + stats[1, row])
-                         + smoothing * ((row_max - logit_sum / n_classes) + stats[1, row])
-                         + z_loss * lse * lse)
-            total += loss[row]
-
-    if not want_grad:
-        return total
+    pb.has_ignore = has_ignore
+    pb.ignore_index = ignore_index
+    pb.smoothing = smoothing
+    pb.z_loss = z_loss
+    pb.grad_scale = grad_scale
+    slots.max = &partials[0, 0, 0]
+    slots.sum = &partials[1, 0, 0]
+    slots.logit_sum = &partials[2, 0, 0] if smoothing != 0.0 else NULL
+    slots.stride = partials.shape[2]
+    if want_grad and pb.n_hidden > 0:
+        dx_ptr = &dx[0, 0]
+        dweight_ptr = &dweight[0, 0]
     if dbias is not None:
         dbias_ptr = &dbias[0]
-    for phase in range(n_groups):
-        with nogil, parallel(num_threads=n_threads):
-            tmp = &scratch[threadid(), 0, 0]
-            for group in prange(n_groups, schedule='dynamic', chunksize=1):
-                backward_tile(&pb, group, (group + phase) % n_groups, &labels[0], has_ignore,
-                              ignore_index, &stats[0, 0], &stats[1, 0], smoothing, z_loss, grad_scale,
-                              &dx[0, 0] if pb.n_hidden > 0 else NULL,
-                              &dweight[0, 0] if pb.n_hidden > 0 else NULL, dbias_ptr, tmp)
+    # the target logits are parked in `loss`; finish_rows reads each before
+    # overwriting it with the row's loss
+    with nogil:
+        if want_grad and panels:
+            total = panel_sweep(&pb, kind, &slots, &loss[0], &stats[0, 0], &stats[1, 0],
+                                dx_ptr, dweight_ptr, dbias_ptr, &scratch[0, 0, 0], n_threads)
+        else:
+            total = tile_sweep(&pb, kind, &slots, &loss[0], &stats[0, 0], &stats[1, 0], want_grad,
+                               dx_ptr, dweight_ptr, dbias_ptr, scratch, n_threads)
     return total

@@ -68,12 +68,15 @@ def check(x, weight, labels, bias, reduction="mean", n_threads=None, **options):
         close(dbias, want_dbias, dtype)
 
 
-@pytest.fixture
-def small_blocks(monkeypatch):
-    """Blocks of 7 rows x 33 classes: small inputs then span many blocks,
-    with partial blocks at both edges."""
+@pytest.fixture(params=["tiles", "panels"])
+def small_blocks(request, monkeypatch):
+    """Blocks of 7 rows x 33 classes, and the gradient by either sweep (the
+    tile sweep, or panels of 5 rows x all classes): small inputs then span
+    many blocks and panels, with partial ones at the edges."""
     monkeypatch.setattr(linear, "BLOCK_ROWS", 7)
     monkeypatch.setattr(linear, "BLOCK_CLASSES", 33)
+    panel_rows = 0 if request.param == "tiles" else 5
+    monkeypatch.setattr(linear, "_panel_rows", lambda n_rows, n_classes, itemsize: min(n_rows, panel_rows))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
