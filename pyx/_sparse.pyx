@@ -134,6 +134,37 @@ cdef double sparse_row(const floating *x,          # IN  one contiguous row of l
     return loss
 
 
+cdef inline double sparse_strided_row(const floating[:, :] logits, Py_ssize_t row, long long label,
+                                      bint has_ignore, long long ignore_index,
+                                      const floating *weight, double weight_sum, double smoothing,
+                                      floating[:, :] grad,   # OUT or None; may be logits
+                                      double grad_scale,
+                                      floating *tmp          # a scratch row, or NULL if both are contiguous
+                                      ) noexcept nogil:
+    """sparse_row on row `row` of logits and grad, through the scratch row
+    when either is strided along the classes."""
+    cdef Py_ssize_t n_classes = logits.shape[1], j
+    cdef bint want_grad = grad is not None
+    cdef const floating *x
+    cdef floating *g
+    cdef double loss
+    if has_ignore and label == ignore_index:
+        if want_grad:
+            for j in range(n_classes):
+                grad[row, j] = 0
+        return 0.0
+    x = &logits[row, 0]
+    g = &grad[row, 0] if want_grad else NULL
+    if tmp != NULL:
+        gather(x, logits.strides[1] // sizeof(floating), n_classes, tmp)
+        x = tmp
+        g = tmp if want_grad else NULL
+    loss = sparse_row(x, n_classes, label, weight, weight_sum, smoothing, g, grad_scale)
+    if tmp != NULL and want_grad:
+        scatter(tmp, n_classes, &grad[row, 0], grad.strides[1] // sizeof(floating))
+    return loss
+
+
 def sparse_xent(const floating[:, :] logits,        # IN  (n_rows, n_classes), any strides
                 const index_t[::1] labels,          # IN  (n_rows,), checked by check_labels
                 bint has_ignore, long long ignore_index,
@@ -146,19 +177,12 @@ def sparse_xent(const floating[:, :] logits,        # IN  (n_rows, n_classes), a
                 int n_threads):
     """Fill `loss` (and `grad` when given); return the sum of `loss`."""
     cdef Py_ssize_t n_rows = logits.shape[0], n_classes = logits.shape[1]
-    cdef Py_ssize_t x_stride = logits.strides[1] // sizeof(floating) if n_classes > 1 else 1
-    cdef Py_ssize_t g_stride = 1
-    cdef bint want_grad = grad is not None
     cdef const floating *weight = NULL
     cdef double weight_sum = n_classes
     cdef Py_ssize_t row, j
-    cdef const floating *x
-    cdef floating *g
     cdef floating *tmp
     if n_rows == 0 or n_classes == 0:
         return 0.0
-    if want_grad and n_classes > 1:
-        g_stride = grad.strides[1] // sizeof(floating)
     if class_weight is not None:
         weight = &class_weight[0]
         weight_sum = 0.0
@@ -169,27 +193,21 @@ def sparse_xent(const floating[:, :] logits,        # IN  (n_rows, n_classes), a
             loss[row] = sparse_row_split(logits, row, labels[row], has_ignore, ignore_index,
                                          weight, weight_sum, smoothing, grad, grad_scale, n_threads)
         return sum_rows(loss)
+    if n_threads == 1:
+        # no parallel region: its start-up is a measurable part of a small call
+        with nogil:
+            tmp = &scratch[0, 0] if scratch is not None else NULL
+            for row in range(n_rows):
+                loss[row] = sparse_strided_row(logits, row, labels[row], has_ignore, ignore_index, weight,
+                                               weight_sum, smoothing, grad, grad_scale, tmp)
+        return sum_rows(loss)
     with nogil, parallel(num_threads=n_threads):
         tmp = NULL
         if scratch is not None:
             tmp = &scratch[threadid(), 0]
         for row in prange(n_rows, schedule='static'):
-            if has_ignore and labels[row] == ignore_index:
-                loss[row] = 0.0
-                if want_grad:
-                    for j in range(n_classes):
-                        grad[row, j] = 0
-                continue
-            x = &logits[row, 0]
-            g = &grad[row, 0] if want_grad else NULL
-            if x_stride != 1 or (want_grad and g_stride != 1):
-                gather(x, x_stride, n_classes, tmp)
-                x = tmp
-                g = tmp if want_grad else NULL
-            loss[row] = sparse_row(x, n_classes, labels[row], weight, weight_sum,
-                                   smoothing, g, grad_scale)
-            if g == tmp and want_grad:
-                scatter(tmp, n_classes, &grad[row, 0], g_stride)
+            loss[row] = sparse_strided_row(logits, row, labels[row], has_ignore, ignore_index, weight,
+                                           weight_sum, smoothing, grad, grad_scale, tmp)
     return sum_rows(loss)
 
 
