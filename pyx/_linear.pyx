@@ -242,7 +242,7 @@ cdef void grad_block(const Problem *pb, floating *block, int ld,
             continue
         lse = row_max[r] + log_sum[r]
         cap_slope = 1.0
-        if c0 <= label < c0 + n_classes:
+        if inv_cap != 0.0 and c0 <= label < c0 + n_classes:
             t = s[label - c0] * inv_cap
             cap_slope = 1.0 - t * t
         if floating is float:

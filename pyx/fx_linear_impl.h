@@ -29,7 +29,7 @@ static void FX_FN(fx_softcap)(FX_T *x, Py_ssize_t n, double cap)
  *     s[j] <- (prob_scale * exp(s[j] - lse) - shift) * (1 - (s[j] * inv_cap)^2)
  * lse is passed as its parts (row max, log of the sum; see fx_rows_impl.h);
  * the last factor is d(cap tanh(x / cap)) / dx written with the capped value
- * itself, and is 1 when inv_cap = 0 (no soft-capping).
+ * itself, and is left out when inv_cap = 0 (no soft-capping).
  */
 static void FX_FN(fx_grad_row)(FX_T *s, Py_ssize_t n, double max, double log_sum,
                                double prob_scale, double shift, double inv_cap)
@@ -37,6 +37,12 @@ static void FX_FN(fx_grad_row)(FX_T *s, Py_ssize_t n, double max, double log_sum
     const FX_T m = (FX_T)max, ls = (FX_T)log_sum, a = (FX_T)prob_scale;
     const FX_T b = (FX_T)shift, ic = (FX_T)inv_cap;
     Py_ssize_t j;
+    if (inv_cap == 0.0) {
+        /* no cap, no factor: t = s * 0 would be NaN for a masked (-inf) logit */
+        for (j = 0; j < n; j++)
+            s[j] = a * FX_EXP((s[j] - m) - ls) - b;
+        return;
+    }
     for (j = 0; j < n; j++) {
         FX_T t = s[j] * ic;
         s[j] = (a * FX_EXP((s[j] - m) - ls) - b) * ((FX_T)1 - t * t);
