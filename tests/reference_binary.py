@@ -58,3 +58,30 @@ def focal(targets, y_pred, balance=False, alpha=0.25, gamma=2.0, from_logits=Fal
     if balance:
         loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
     return loss
+
+
+def focal_and_grad(targets, y_pred, balance=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0):
+    """Element-wise binary focal loss (focal()'s formula) and its derivative
+    with respect to y_pred: L = b m^gamma bce with m = 1 - p_t and b the
+    class-balancing factor, so dL = b (gamma m^(gamma - 1) dm bce + m^gamma dbce)."""
+    t = smooth(targets, label_smoothing)
+    y = np.asarray(y_pred, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        if from_logits:
+            loss, dloss = sigmoid_xent(t, y)[:2]
+            miss = t * expit(-y) + (1 - t) * expit(y)
+            dmiss_over_miss = (1 - 2 * t) * expit(y) * expit(-y) / miss
+            focal_factor = miss ** gamma
+            # gamma m^(gamma - 1) dm bce as gamma (m^gamma bce) (dm / m): its limit 0 where either factor is 0
+            # (a right answer at +-inf logits, a soft target at an infinite logit, gamma = 0)
+            first = np.where((focal_factor * loss == 0) | (dmiss_over_miss == 0) | (gamma == 0), 0.0,
+                             gamma * focal_factor * loss * dmiss_over_miss)
+        else:
+            loss, dloss = bce(t, y)
+            miss = t * (1 - y) + (1 - t) * y          # p_t from the unclipped probabilities, as Keras
+            focal_factor = miss ** gamma
+            first = 0.0 if gamma == 0 else gamma * miss ** (gamma - 1) * (1 - 2 * t) * loss
+        grad = first + focal_factor * dloss
+        loss = times(focal_factor, loss)
+    weight = alpha * t + (1 - alpha) * (1 - t) if balance else 1.0
+    return weight * loss, weight * grad
