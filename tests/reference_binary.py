@@ -17,8 +17,8 @@ def times(coef, value):
 
 def sigmoid_xent(labels, logits, pos_weight=None, weight=None):
     """(loss, grad, hess) element-wise, PyTorch's BCEWithLogitsLoss(reduction='none')."""
-    x = np.asarray(logits, dtype=np.float64)
-    z = np.asarray(labels, dtype=np.float64)
+    x = np.asarray(logits, dtype=np.result_type(logits, np.float64))   # float64, or long double
+    z = np.asarray(labels, dtype=x.dtype)
     pw = 1.0 if pos_weight is None else np.asarray(pos_weight, dtype=np.float64)
     w = 1.0 if weight is None else np.asarray(weight, dtype=np.float64)
     c_pos, c_neg = pw * z, 1.0 - z
@@ -29,18 +29,20 @@ def sigmoid_xent(labels, logits, pos_weight=None, weight=None):
 
 
 def smooth(targets, label_smoothing):
-    return np.asarray(targets, dtype=np.float64) * (1 - label_smoothing) + 0.5 * label_smoothing
+    return np.asarray(targets, dtype=np.result_type(targets, np.float64)) * (1 - label_smoothing) \
+        + 0.5 * label_smoothing
 
 
 def bce(targets, probs, label_smoothing=0.0):
-    """(loss, grad w.r.t. probs) element-wise, both sides clipped to [eps, 1 - eps]."""
-    p = np.asarray(probs, dtype=np.float64)
+    """(loss, grad w.r.t. probs) element-wise, both sides clipped to [eps, 1 - eps]
+    (a clipped side passes no gradient; NaN gives NaN)."""
+    p = np.asarray(probs, dtype=np.result_type(probs, np.float64))
     t = smooth(targets, label_smoothing)
     q = 1.0 - p
     loss = -(t * np.log(np.clip(p, EPS, 1 - EPS)) + (1 - t) * np.log(np.clip(q, EPS, 1 - EPS)))
     inside = (p >= EPS) & (q >= EPS)
     with np.errstate(divide="ignore", invalid="ignore"):
-        grad = np.where(inside, (1 - t) / q - t / p, 0.0)
+        grad = np.where(inside | np.isnan(p), (1 - t) / q - t / p, 0.0)
     return loss, grad
 
 
@@ -65,7 +67,7 @@ def focal_and_grad(targets, y_pred, balance=False, alpha=0.25, gamma=2.0, from_l
     with respect to y_pred: L = b m^gamma bce with m = 1 - p_t and b the
     class-balancing factor, so dL = b (gamma m^(gamma - 1) dm bce + m^gamma dbce)."""
     t = smooth(targets, label_smoothing)
-    y = np.asarray(y_pred, dtype=np.float64)
+    y = np.asarray(y_pred, dtype=np.result_type(y_pred, np.float64))
     with np.errstate(all="ignore"):
         if from_logits:
             loss, dloss = sigmoid_xent(t, y)[:2]
@@ -81,7 +83,7 @@ def focal_and_grad(targets, y_pred, balance=False, alpha=0.25, gamma=2.0, from_l
             miss = t * (1 - y) + (1 - t) * y          # p_t from the unclipped probabilities, as Keras
             focal_factor = miss ** gamma
             first = 0.0 if gamma == 0 else gamma * miss ** (gamma - 1) * (1 - 2 * t) * loss
-        grad = first + focal_factor * dloss
+        grad = first + times(dloss, focal_factor)   # a clipped element's 0 stays 0 where the power overflows
         loss = times(focal_factor, loss)
     weight = alpha * t + (1 - alpha) * (1 - t) if balance else 1.0
     return weight * loss, weight * grad
