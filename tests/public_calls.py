@@ -1,6 +1,6 @@
 """Every public function of fastxent, one entry each: the single table the
 reliability tests (test_fuzz, test_no_partial_writes, test_concurrency,
-test_leaks) iterate over.
+test_leaks, test_interrupt) iterate over.
 
 How to add a public function
 ----------------------------
@@ -36,7 +36,10 @@ Beyond that shape
   first float input (linear_cross_entropy: weight's rows).
 - `ignore`: the option naming an ignored label (Keras' ignore_class).
 - `specials` / `refused_layouts`: the special values the fuzzer may inject
+  (a tuple, or a function of the arguments: from_logits or probabilities)
   and the documented layouts a function refuses, where not all apply.
+- An out= buffer of shape (samples, 1) may come back as its (samples,)
+  view (scikit-learn's convention): `holds` says which result it is.
 - LinearModelObjective has no entry: it is a thin driver of
   MultinomialLoss's kernel and linear_cross_entropy (both here) around BLAS
   products, taking the whole data set at construction, not per call.
@@ -373,14 +376,19 @@ SOFT_ERRORS = SHAPE_AND_REDUCTION_ERRORS + (
               ValueError, r"class_weight must have shape"),
 )
 
-HESS_OUT_ERRORS = (
-    ErrorCase("hess_out of another shape",
-              lambda a: {**a, "hess_out": np.zeros(a["logits"].T.shape, a["logits"].dtype)},
-              ValueError, r"hess_out must have shape"),
-    ErrorCase("hess_out the same array as grad_out",
-              lambda a: {**a, **dict.fromkeys(("grad_out", "hess_out"), np.zeros_like(a["logits"]))},
-              ValueError, r"hess_out shares memory with grad_out"),
-)
+def hess_out_errors(grad_out, shared):
+    """The errors of hess_out beside the gradient's buffer `grad_out` (`shared`: the message's regex)."""
+    return (
+        ErrorCase("hess_out of another shape",
+                  lambda a: {**a, "hess_out": np.zeros(a["logits"].T.shape, a["logits"].dtype)},
+                  ValueError, r"hess_out must have shape"),
+        ErrorCase(f"hess_out the same array as {grad_out}",
+                  lambda a: {**a, **dict.fromkeys((grad_out, "hess_out"), np.zeros_like(a["logits"]))},
+                  ValueError, shared),
+    )
+
+
+HESS_OUT_ERRORS = hess_out_errors("grad_out", r"hess_out shares memory with grad_out")
 
 SPARSE_HESS_ERRORS = tuple(case for case in SPARSE_ERRORS if case.what not in ("labels of the wrong length",
                                                                               "1-d logits")) + (
@@ -535,14 +543,8 @@ SIGMOID_ERRORS = (
     ErrorCase("zero threads", set_arg("n_threads", 0), ValueError, r"n_threads must be a positive integer"),
 )
 
-SIGMOID_HESS_ERRORS = SIGMOID_ERRORS + out_errors("out") + (
-    ErrorCase("hess_out of another shape",
-              lambda a: {**a, "hess_out": np.zeros(a["logits"].T.shape, a["logits"].dtype)},
-              ValueError, r"hess_out must have shape"),
-    ErrorCase("hess_out the same array as out",
-              lambda a: {**a, **dict.fromkeys(("out", "hess_out"), np.zeros_like(a["logits"]))},
-              ValueError, r"hess_out must not share memory with the gradient"),
-)
+SIGMOID_HESS_ERRORS = SIGMOID_ERRORS + out_errors("out") + hess_out_errors(
+    "out", r"hess_out must not share memory with the gradient")
 
 
 def sigmoid_calls(name, make, func, n_results, out=None, errors=SIGMOID_ERRORS):
@@ -574,14 +576,21 @@ def options_binary(n_classes, dtype):
             {"n_threads": 2, "label_smoothing": 0.3}, {**LOGITS, "n_threads": 1, "axis": -2}]
 
 
+NO_HUGE = ("nan", "inf", "-inf", "subnormal", "-subnormal", "-0", "tiny", "row of -inf", "row of -inf but one")
+
+
+def probability_specials(args):
+    """Every special logit; no huge negative "probability": a row holding
+    +huge and -huge sums to what the summation order leaves of the rest."""
+    return None if args.get("from_logits") else NO_HUGE + ("max", "huge")
+
+
 def focal_specials(args):
     """Every special logit; no probability near the float max: (1 - p_t)^gamma
     of such a "probability" is exp(gamma log(1 - p_t)) with an argument near
     700, whose relative error (~1e-10) exceeds the float64 tolerance
     (test_keras_binary.py::test_focal_probabilities_outside_0_1 covers them)."""
-    if args.get("from_logits"):
-        return None
-    return ("nan", "inf", "-inf", "subnormal", "-subnormal", "-0", "tiny", "row of -inf", "row of -inf but one")
+    return None if args.get("from_logits") else NO_HUGE
 
 
 def options_binary_focal(n_classes, dtype):
@@ -664,7 +673,8 @@ def keras_call(name, func, make, options, reference, errors, labels=None, target
 
 def make_categorical(rng, n_rows, n_classes, dtype):
     targets = rng.random((n_rows, n_classes))
-    targets[:1] = np.eye(n_classes)[:1]                  # a one-hot row
+    targets[:1] = 0.0                                    # a one-hot row
+    targets[:1, :1] = 1.0
     probs = make_probs(rng, n_rows, n_classes, dtype)["y_pred"]
     return {"y_true": targets.astype(dtype), "y_pred": probs}
 
@@ -1119,28 +1129,29 @@ REGISTRY += [
                options_binary_focal, binary_focal_reference, BINARY_FOCAL_ERRORS, out=True,
                specials=focal_specials),
     keras_call("categorical_crossentropy", fx.categorical_crossentropy, make_categorical, options_categorical,
-               lambda a: categorical_reference(a)[:1], CATEGORICAL_ERRORS),
+               lambda a: categorical_reference(a)[:1], CATEGORICAL_ERRORS, specials=probability_specials),
     keras_call("categorical_crossentropy_and_grad", fx.categorical_crossentropy_and_grad, make_categorical,
-               options_categorical, categorical_reference, CATEGORICAL_ERRORS, out=True),
+               options_categorical, categorical_reference, CATEGORICAL_ERRORS, out=True, specials=probability_specials),
     keras_call("sparse_categorical_crossentropy", fx.sparse_categorical_crossentropy, make_sparse_categorical,
                options_sparse_categorical, lambda a: sparse_categorical_reference(a)[:1],
-               SPARSE_CATEGORICAL_ERRORS, labels="y_true", targets=()),
+               SPARSE_CATEGORICAL_ERRORS, labels="y_true", targets=(), specials=probability_specials),
     keras_call("sparse_categorical_crossentropy_and_grad", fx.sparse_categorical_crossentropy_and_grad,
                make_sparse_categorical, options_sparse_categorical, sparse_categorical_reference,
-               SPARSE_CATEGORICAL_ERRORS, labels="y_true", targets=(), out=True),
+               SPARSE_CATEGORICAL_ERRORS, labels="y_true", targets=(), out=True, specials=probability_specials),
     keras_call("categorical_focal_crossentropy", fx.categorical_focal_crossentropy, make_categorical,
                options_categorical_focal, lambda a: categorical_focal_reference(a)[:1],
-               CATEGORICAL_ERRORS + FOCAL_PARAMETER_ERRORS + ALPHA_ERRORS),
+               CATEGORICAL_ERRORS + FOCAL_PARAMETER_ERRORS + ALPHA_ERRORS, specials=probability_specials),
     keras_call("categorical_focal_crossentropy_and_grad", fx.categorical_focal_crossentropy_and_grad,
                make_categorical, options_categorical_focal, categorical_focal_reference,
-               CATEGORICAL_ERRORS + FOCAL_PARAMETER_ERRORS + ALPHA_ERRORS, out=True),
+               CATEGORICAL_ERRORS + FOCAL_PARAMETER_ERRORS + ALPHA_ERRORS, out=True, specials=probability_specials),
     keras_call("sparse_categorical_focal_crossentropy", fx.sparse_categorical_focal_crossentropy,
                make_sparse_categorical, options_sparse_focal, lambda a: sparse_focal_reference(a)[:1],
-               SPARSE_CATEGORICAL_ERRORS + FOCAL_PARAMETER_ERRORS + ALPHA_ERRORS, labels="y_true", targets=()),
+               SPARSE_CATEGORICAL_ERRORS + FOCAL_PARAMETER_ERRORS + ALPHA_ERRORS, labels="y_true", targets=(),
+               specials=probability_specials),
     keras_call("sparse_categorical_focal_crossentropy_and_grad", fx.sparse_categorical_focal_crossentropy_and_grad,
                make_sparse_categorical, options_sparse_focal, sparse_focal_reference,
                SPARSE_CATEGORICAL_ERRORS + FOCAL_PARAMETER_ERRORS + ALPHA_ERRORS, labels="y_true", targets=(),
-               out=True),
+               out=True, specials=probability_specials),
     keras_call("BinaryCrossentropy", keras_class(fx.BinaryCrossentropy), make_probs,
                options_class(options_binary), class_reference(binary_reference), CLASS_ERRORS + BINARY_ERRORS),
     keras_call("BinaryFocalCrossentropy", keras_class(fx.BinaryFocalCrossentropy), make_probs,
@@ -1148,15 +1159,16 @@ REGISTRY += [
                CLASS_ERRORS + BINARY_FOCAL_ERRORS, specials=focal_specials),
     keras_call("CategoricalCrossentropy", keras_class(fx.CategoricalCrossentropy), make_categorical,
                options_class(options_categorical), class_reference(categorical_reference),
-               CLASS_ERRORS + CATEGORICAL_ERRORS),
+               CLASS_ERRORS + CATEGORICAL_ERRORS, specials=probability_specials),
     keras_call("CategoricalFocalCrossentropy", keras_class(fx.CategoricalFocalCrossentropy), make_categorical,
                options_class(options_categorical_focal), class_reference(categorical_focal_reference),
-               CLASS_ERRORS + CATEGORICAL_ERRORS + FOCAL_PARAMETER_ERRORS + ALPHA_ERRORS),
+               CLASS_ERRORS + CATEGORICAL_ERRORS + FOCAL_PARAMETER_ERRORS + ALPHA_ERRORS,
+               specials=probability_specials),
     keras_call("SparseCategoricalCrossentropy", keras_class(fx.SparseCategoricalCrossentropy),
                make_sparse_categorical, options_class(options_sparse_categorical),
                class_reference(sparse_categorical_reference, kept_labels),
                MASKED_CLASS_ERRORS + SPARSE_CATEGORICAL_ERRORS,
-               labels="y_true", targets=()),
+               labels="y_true", targets=(), specials=probability_specials),
     *objective_calls(fx.MultinomialLoss, make_multinomial, multinomial_reference, MULTINOMIAL_ERRORS),
     *objective_calls(fx.BinomialLoss, make_binomial, binomial_reference, BINOMIAL_ERRORS),
     linear_call("linear_cross_entropy", fx.linear_cross_entropy, False),
