@@ -5,6 +5,12 @@ from scipy.special import expit
 EPS = 1e-7
 
 
+def wide(values):
+    """`values` as float64, or as long double when given so (for a range beyond float64's)."""
+    values = np.asarray(values)
+    return values.astype(np.result_type(values.dtype, np.float64))
+
+
 def softplus(x):
     return np.logaddexp(0.0, x)
 
@@ -17,7 +23,7 @@ def times(coef, value):
 
 def sigmoid_xent(labels, logits, pos_weight=None, weight=None):
     """(loss, grad, hess) element-wise, PyTorch's BCEWithLogitsLoss(reduction='none')."""
-    x = np.asarray(logits, dtype=np.result_type(logits, np.float64))   # float64, or long double
+    x = wide(logits)
     z = np.asarray(labels, dtype=x.dtype)
     pw = 1.0 if pos_weight is None else np.asarray(pos_weight, dtype=np.float64)
     w = 1.0 if weight is None else np.asarray(weight, dtype=np.float64)
@@ -29,14 +35,13 @@ def sigmoid_xent(labels, logits, pos_weight=None, weight=None):
 
 
 def smooth(targets, label_smoothing):
-    return np.asarray(targets, dtype=np.result_type(targets, np.float64)) * (1 - label_smoothing) \
-        + 0.5 * label_smoothing
+    return wide(targets) * (1 - label_smoothing) + 0.5 * label_smoothing
 
 
 def bce(targets, probs, label_smoothing=0.0):
     """(loss, grad w.r.t. probs) element-wise, both sides clipped to [eps, 1 - eps]
     (a clipped side passes no gradient; NaN gives NaN)."""
-    p = np.asarray(probs, dtype=np.result_type(probs, np.float64))
+    p = wide(probs)
     t = smooth(targets, label_smoothing)
     q = 1.0 - p
     loss = -(t * np.log(np.clip(p, EPS, 1 - EPS)) + (1 - t) * np.log(np.clip(q, EPS, 1 - EPS)))
@@ -67,7 +72,7 @@ def focal_and_grad(targets, y_pred, balance=False, alpha=0.25, gamma=2.0, from_l
     with respect to y_pred: L = b m^gamma bce with m = 1 - p_t and b the
     class-balancing factor, so dL = b (gamma m^(gamma - 1) dm bce + m^gamma dbce)."""
     t = smooth(targets, label_smoothing)
-    y = np.asarray(y_pred, dtype=np.result_type(y_pred, np.float64))
+    y = wide(y_pred)
     with np.errstate(all="ignore"):
         if from_logits:
             loss, dloss = sigmoid_xent(t, y)[:2]
