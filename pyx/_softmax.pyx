@@ -28,7 +28,7 @@ Arguments are tagged IN / OUT.  Validation and defaults live in fastxent/.
 """
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
-from libc.math cimport log, NAN, INFINITY
+from libc.math cimport log, isfinite, NAN, INFINITY
 
 from fx_rows cimport row_lse_partial, row_mean, row_sum, row_softmax, row_log_softmax
 from fx_focal cimport focal_row, sparse_focal_row
@@ -211,6 +211,22 @@ def softmax_rows(const floating[:, :] x,          # IN  (n_rows, n_classes), any
                 scatter(tmp, n_classes, &out[row, 0], os)
 
 
+cdef inline bint not_a_distribution(floating sum_y) noexcept nogil:
+    """Keras' probability forms divide a row by its sum: a sum of 0, NaN, +-inf
+    or beyond the dtype's range (a row holding NaN or +-inf, or huge values)
+    normalizes nothing, and the row is NaN (loss and gradient)."""
+    return sum_y == 0 or not isfinite(sum_y)
+
+
+cdef inline void nan_row(double[::1] loss, floating[:, :] grad, Py_ssize_t row, Py_ssize_t n_classes,
+                         bint want_grad) noexcept nogil:
+    cdef Py_ssize_t j
+    loss[row] = NAN
+    if want_grad:
+        for j in range(n_classes):
+            grad[row, j] = NAN
+
+
 def probs_xent(const floating[:, :] probs,        # IN  (n_rows, n_classes), any strides
                const floating[:, :] targets,      # IN  (n_rows, n_classes), any strides
                double smoothing,
@@ -250,6 +266,9 @@ def probs_xent(const floating[:, :] probs,        # IN  (n_rows, n_classes), any
             y = row_in(&probs[row, 0], ys, n_classes, tmp)
             t = row_in(&targets[row, 0], ts, n_classes, tmp + n_classes if tmp != NULL else NULL)
             sum_y = <floating>row_sum(y, n_classes)
+            if not_a_distribution(sum_y):
+                nan_row(loss, grad, row, n_classes, want_grad)
+                continue
             loss[row] = row_probs_xent(y, t, n_classes, sum_y, keep, spread, &u_dot)
             if want_grad:
                 g = tmp if gs != 1 else &grad[row, 0]
@@ -295,6 +314,9 @@ def sparse_probs_xent(const floating[:, :] probs,     # IN  (n_rows, n_classes),
                 continue
             y = row_in(&probs[row, 0], ys, n_classes, tmp)
             sum_y = <floating>row_sum(y, n_classes)
+            if not_a_distribution(sum_y):
+                nan_row(loss, grad, row, n_classes, want_grad)
+                continue
             q = y[label] / sum_y
             clipped = lo if q < lo else (hi if q > hi else q)
             loss[row] = -log(<double>clipped)
@@ -400,6 +422,9 @@ def col_sparse_xent(const floating[:, :, :] logits,    # IN  (outer, n_classes, 
                 for i in range(width):
                     label = labels[outer, start + i]
                     if (has_ignore and label == ignore_index) or label < 0 or label >= n_classes:
+                        # 0 whatever the logits: col_write's 0 x p is NaN where p is
+                        for j in range(n_classes):
+                            grad[outer, j, start + i] = 0 if has_ignore and label == ignore_index else NAN
                         continue
                     w_target = weight[label] if weight != NULL else 1.0
                     grad[outer, label, start + i] = grad[outer, label, start + i] - <floating>(
@@ -517,7 +542,7 @@ def col_softmax(const floating[:, :, :] x,          # IN  (outer, n_classes, inn
     cdef Py_ssize_t sc = x.strides[1] // sizeof(floating), si = x.strides[2] // sizeof(floating)
     cdef Py_ssize_t osc = 0, osi = 0
     cdef bint want_out = out is not None, want_lse = lse is not None
-    cdef Py_ssize_t job, outer, start, width, i
+    cdef Py_ssize_t job, outer, start, width, i, j
     cdef const floating *p
     cdef floating *shift
     cdef floating *log_sum
@@ -552,6 +577,13 @@ def col_softmax(const floating[:, :, :] x,          # IN  (outer, n_classes, inn
                     k[i] = 0
                 col_write(p, sc, si, <const floating *>NULL, 0, 0, <const floating *>NULL, n_classes,
                           width, &out[outer, 0, start], osc, osi, shift, log_sum, a, 0, k, kind)
+                if mass is not None:
+                    # a position of mass 0 (ignored) has Hessian 0 whatever its logits, as the
+                    # row kernel: col_write's 0 x p (1 - p) is NaN where p is
+                    for i in range(width):
+                        if mass[outer, start + i] == 0.0:
+                            for j in range(n_classes):
+                                out[outer, j, start + i] = 0
 
 
 def focal_rows(const floating[:, :] y,            # IN  (n_rows, n_classes) logits or probabilities
@@ -602,6 +634,9 @@ def focal_rows(const floating[:, :] y,            # IN  (n_rows, n_classes) logi
                 row_lse_partial(p, n_classes, &row_max, &sum_exp)
             else:
                 sum_y = <floating>row_sum(p, n_classes)
+                if not_a_distribution(<floating>sum_y):
+                    nan_row(loss, grad, row, n_classes, want_grad)
+                    continue
             g = NULL
             if want_grad:
                 g = tmp if gs != 1 else &grad[row, 0]   # each element is read before it is written
@@ -657,6 +692,9 @@ def sparse_focal_rows(const floating[:, :] y,         # IN  (n_rows, n_classes) 
                 row_lse_partial(p, n_classes, &row_max, &sum_exp)
             else:
                 sum_y = <floating>row_sum(p, n_classes)
+                if not_a_distribution(<floating>sum_y):
+                    nan_row(loss, grad, row, n_classes, want_grad)
+                    continue
             g = NULL
             if want_grad:
                 g = tmp if gs != 1 else &grad[row, 0]

@@ -113,10 +113,11 @@ FX_INLINE double FX_FN(fx_focal_probs_core)(const FX_T *y, const FX_T *t, const 
     }
     for (l = 0; l < FX_LANES; l++) { total += acc[l]; dtotal += dacc[l]; }
     if (want_grad) {
-        const FX_T dsum = (FX_T)dtotal, scale = grad_scale / sum_y;
+        /* divided by S last: 1 / S overflows for a row of subnormal probabilities */
+        const FX_T dsum = (FX_T)dtotal;
         for (j = 0; j < n; j++) {
             FX_TERM(j);
-            grad[j] = scale * (dq - dsum);
+            grad[j] = grad_scale * ((dq - dsum) / sum_y);
         }
     }
 #undef FX_TERM
@@ -167,10 +168,11 @@ static double FX_FN(fx_sparse_focal_row)(const FX_T *x, Py_ssize_t n, Py_ssize_t
     q = x[label] / (FX_T)sum_y;
     FX_FN(fx_focal_prob_term)(q, w, g, &loss, &d);
     if (grad != NULL) {
-        const FX_T a = sc * d / (FX_T)sum_y;
+        /* divided by S last: sc d / S alone can overflow where its product with q does not */
+        const FX_T a = sc * d, other = -(a * q) / (FX_T)sum_y;
         for (j = 0; j < n; j++)
-            grad[j] = -a * q;
-        grad[label] = a * (1 - q);
+            grad[j] = other;
+        grad[label] = (a * (1 - q)) / (FX_T)sum_y;
     }
     return (double)loss;
 }

@@ -32,7 +32,9 @@ FX_INLINE void FX_FN(fx_copy)(FX_T *dst, const FX_T *src, Py_ssize_t n)
  * max(x, 0) - x t + log1p(exp(-|x|)).  A term whose coefficient is 0 is 0
  * even when its softplus is inf (x = +-inf with a hard target): the limit.
  * grad as c_neg s - c_pos (1 - s), never s - t, so both tails keep their
- * relative precision.
+ * relative precision.  The weight multiplies each coefficient before its
+ * softplus, so a term overflows (inf) only where its value does: w = 0.5
+ * with pw t = 1.5 and x = -3.4e38 costs 2.6e38 in float32, not inf.
  */
 FX_INLINE double FX_FN(fx_sigmoid_core)(Py_ssize_t n, const FX_T *x, const FX_T *t, const FX_T *pw,
                                          const FX_T *w, FX_T keep, FX_T shift, FX_T *loss, FX_T *grad,
@@ -55,8 +57,8 @@ FX_INLINE double FX_FN(fx_sigmoid_core)(Py_ssize_t n, const FX_T *x, const FX_T 
             FX_T c_pos = has_pw ? pw[start + j] * target : target;
             FX_T c_neg = 1 - target;
             FX_T weight = has_w ? w[start + j] : (FX_T)1;
-            FX_T l = (c_pos == 0 ? (FX_T)0 : c_pos * sp_neg) + (c_neg == 0 ? (FX_T)0 : c_neg * sp_pos);
-            block_loss[j] = weight * l;
+            block_loss[j] = (c_pos == 0 ? (FX_T)0 : (weight * c_pos) * sp_neg)
+                          + (c_neg == 0 ? (FX_T)0 : (weight * c_neg) * sp_pos);
             if (want_grad || want_hess) {
                 FX_T inv = 1 / (1 + e);
                 FX_T sig = v >= 0 ? inv : e * inv;
@@ -164,6 +166,11 @@ static double FX_FN(fx_bce_row)(Py_ssize_t n, const FX_T *p, const FX_T *t, doub
  * From probabilities bce is the symmetric clipped BCE above and
  * 1 - p_t = t (1 - p) + (1 - t) p, as Keras.
  * (1 - p_t)^gamma = exp(gamma log(1 - p_t)), 1 when gamma = 0 (as pow).
+ * A "probability" outside [0, 1] can make 1 - p_t > 1 or < 0: the power is
+ * then pow's, exp(gamma log|1 - p_t|) with pow's sign (negative base: the
+ * sign of an odd integer gamma, NaN for a non-integer gamma), as Keras'
+ * ops.power, and a clipped element's bce term (dbce = 0) adds 0 to the
+ * gradient even where the power overflows.
  *
  * Gradient, with miss = 1 - p_t, balance weight b and s = sigmoid(x):
  *   logits: b miss^gamma (dbce/dx + gamma (1 - 2t) bce s (1 - s) / miss),
@@ -181,6 +188,11 @@ FX_INLINE double FX_FN(fx_focal_core)(Py_ssize_t n, const FX_T *y_pred, const FX
     FX_T block_loss[FX_BLOCK], block_grad[FX_BLOCK];
     double total = 0.0;
     Py_ssize_t start, j;
+    /* pow's sign for a negative base (probabilities only): of miss^gamma and miss^(gamma - 1) */
+    const int gamma_is_int = floor((double)gamma) == (double)gamma;
+    const int gamma_is_odd = gamma_is_int && fmod((double)gamma, 2.0) != 0.0;
+    const FX_T sign_focal = gamma_is_int ? (gamma_is_odd ? (FX_T)-1 : (FX_T)1) : (FX_T)NAN;
+    const FX_T sign_power = gamma_is_int ? (gamma_is_odd ? (FX_T)1 : (FX_T)-1) : (FX_T)NAN;
     for (start = 0; start < n; start += FX_BLOCK) {
         Py_ssize_t len = n - start < FX_BLOCK ? n - start : FX_BLOCK;
         const FX_T *pb = y_pred + start, *tb = t + start;
@@ -209,18 +221,27 @@ FX_INLINE double FX_FN(fx_focal_core)(Py_ssize_t n, const FX_T *y_pred, const FX
                 int inside;
                 FX_FN(fx_clipped_logs)(v, &log_p, &log_q, &inside);
                 bce = -(target * log_p + (1 - target) * log_q);
-                log_miss = FX_LOG(target * (1 - v) + (1 - target) * v);
-                focal = gamma == 0 ? (FX_T)1 : FX_EXPNEG(gamma * log_miss);
+                FX_T miss = target * (1 - v) + (1 - target) * v;
+                int negative = miss < 0;
+                log_miss = FX_LOG(negative ? -miss : miss);
+                /* gamma = 2 (Keras' default) as products: exact, where exp(log) rounds past the max */
+                focal = gamma == 0 ? (FX_T)1
+                      : (gamma == 2 ? miss * miss : FX_EXP(gamma * log_miss) * (negative ? sign_focal : (FX_T)1));
                 if (want_grad) {
                     dbce = inside ? (1 - target) / (1 - v) - target / v : (FX_T)0;
-                    power = gamma == 1 ? (FX_T)1 : FX_EXP((gamma - 1) * log_miss);
+                    power = gamma == 1 ? (FX_T)1
+                          : (gamma == 2 ? miss
+                                        : FX_EXP((gamma - 1) * log_miss) * (negative ? sign_power : (FX_T)1));
                 }
             }
             FX_T balance_w = balance ? alpha * target + (1 - alpha) * (1 - target) : (FX_T)1;
             block_loss[j] = balance_w * focal * bce;
             if (want_grad) {
-                FX_T curve = (gamma == 0 || power == 0) ? (FX_T)0 : gamma * (1 - 2 * target) * power * bce;
-                block_grad[j] = grad_scale * balance_w * (focal * dbce + curve);
+                /* the scales first: a product overflows only where its value does */
+                FX_T scale = grad_scale * balance_w;
+                FX_T curve = (gamma == 0 || power == 0) ? (FX_T)0
+                                                        : ((scale * gamma * (1 - 2 * target)) * power) * bce;
+                block_grad[j] = (dbce == 0 ? (FX_T)0 : (scale * focal) * dbce) + curve;
             }
         }
         total += FX_FN(fx_row_sum)(block_loss, len);

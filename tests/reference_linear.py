@@ -25,7 +25,9 @@ def linear_xent(x, weight, labels, bias=None, ignore_index=None, label_smoothing
     target = np.zeros_like(logits)
     target[np.arange(n_rows), safe] = 1 - eps
     target += eps / max(n_classes, 1)
-    losses = np.where(keep, lse * target.sum(axis=1) - (target * logits).sum(axis=1) + z_loss * lse**2, 0.0)
+    # a class with target 0 contributes 0, even where its logit is -inf (a masked class)
+    dot = np.where(target != 0, target * logits, 0.0).sum(axis=1)
+    losses = np.where(keep, lse * target.sum(axis=1) - dot + z_loss * lse**2, 0.0)
     probs = np.exp(logits - lse[:, None])
     grad_logits = (1 + 2 * z_loss * lse[:, None]) * probs - target
     grad_logits[~keep] = 0

@@ -16,7 +16,7 @@ import pytest
 
 from fastxent import _dispatch
 
-from public_calls import IDS, REGISTRY
+from public_calls import IDS, REGISTRY, with_options
 
 N_PYTHON_THREADS = 8
 ROUNDS = 3
@@ -31,7 +31,7 @@ def workloads(call, dtype):
     32,768) that n_threads=2 really runs two OpenMP threads; the options
     cycle through the entry's list."""
     options = call.options(300, dtype)
-    return [{**call.make(np.random.default_rng(seed), 160, 300, dtype), **options[seed % len(options)]}
+    return [with_options(call.make(np.random.default_rng(seed), 160, 300, dtype), options[seed % len(options)])
             for seed in range(N_PYTHON_THREADS)]
 
 

@@ -224,3 +224,26 @@ def test_errors(rng):
         fx.BinaryCrossentropy()(targets, probs, sample_weight=np.ones(3))
     with pytest.raises(ValueError, match="out must have shape"):
         fx.binary_crossentropy_and_grad(targets, probs, out=np.empty((3, 4)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_focal_probabilities_outside_0_1(dtype):
+    """A "probability" outside [0, 1] makes 1 - p_t leave [0, 1]: the focal
+    factor is then pow's (Keras' ops.power), not exp of a positive argument
+    through the negative-only exp (which gave a negative loss at the float32
+    max), and a clipped element's bce term adds 0 to the gradient even where
+    the factor overflows (it was inf x 0 = NaN)."""
+    big = float(np.finfo(dtype).max) if dtype == np.float32 else 1e300
+    y_pred = np.array([[big, -big, 1.5, -0.5, 2.0]], dtype=dtype)
+    targets = np.array([[0.3, 0.3, 1.0, 1.0, 1.0]], dtype=dtype)
+    for gamma in (2.0, 1.5, 3.0):
+        losses, grad = fx.binary_focal_crossentropy_and_grad(targets, y_pred, gamma=gamma, axis=0)
+        with np.errstate(all="ignore"):   # Keras' formula in long double, rounded to the dtype
+            expected_loss, expected_grad = (v[0].astype(dtype) for v in
+                                            ref.focal_and_grad(targets, y_pred.astype(np.longdouble), gamma=gamma))
+        np.testing.assert_allclose(losses, expected_loss, rtol=1e-5, equal_nan=True)
+        np.testing.assert_allclose(grad[0], expected_grad, rtol=1e-5, equal_nan=True)
+    # a negative 1 - p_t: an integer gamma keeps pow's sign, a fractional one is NaN (as pow)
+    odd = fx.binary_focal_crossentropy(np.array([[1.0]], dtype), np.array([[2.0]], dtype), gamma=3.0)
+    assert odd[0] < 0
+    assert np.isnan(fx.binary_focal_crossentropy(np.array([[1.0]], dtype), np.array([[2.0]], dtype), gamma=0.5))

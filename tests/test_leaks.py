@@ -14,7 +14,7 @@ SLACK = 1 << 20
 SCRIPT = """
 import os, sys
 import numpy as np
-from public_calls import REGISTRY, documented_errors
+from public_calls import REGISTRY, documented_errors, with_options
 
 def rss():
     with open("/proc/self/statm") as f:
@@ -24,7 +24,7 @@ call = next(c for c in REGISTRY if c.name == sys.argv[1])
 calls, warm_up = int(sys.argv[2]), int(sys.argv[3])
 variants = []
 for dtype, pick in ((np.float32, 1), (np.float64, -2)):
-    args = {**call.make(np.random.default_rng(0), 5, 7, dtype), **call.options(7, dtype)[pick]}
+    args = with_options(call.make(np.random.default_rng(0), 5, 7, dtype), call.options(7, dtype)[pick])
     if call.out:
         args[call.out] = np.empty_like(args[call.in_place])
     variants.append((args, None))

@@ -317,3 +317,20 @@ def test_blas_thread_limit_is_restored(rng):
     with pytest.raises(ValueError):
         grad_fn(x, weight, labels[:3], b)
     assert [(lib["filepath"], lib["num_threads"]) for lib in threadpoolctl.threadpool_info()] == before
+
+
+@pytest.mark.xfail(strict=True, reason="pyx/fx_linear_impl.h fx_grad_row: the softcap factor 1 - (s * inv_cap)^2 "
+                   "is NaN for a logit s = -inf when inv_cap = 0 (no softcap), so a masked class makes its "
+                   "row's dx and every dweight row NaN; the sparse family gives p - onehot there")
+def test_masked_logit_gradient():
+    """A -inf logit (a masked class, here from an infinite weight) contributes
+    nothing, as in the sparse family: the row's gradient is p - onehot, finite."""
+    x = np.array([[0.314, -1.09, 0.528]])
+    weight = np.array([[0.5, -2.03, 1.0], [-np.inf, -0.957, -0.892]])   # class 1's logit is -inf
+    labels = np.array([0])
+    loss, dx, dweight, _ = fx.linear_cross_entropy_and_grad(x, weight, labels, reduction="sum")
+    assert loss == 0.0   # p = (1, 0): the label has all the mass
+    # grad_logits = p - onehot = (0, 0), so dx = 0 @ weight: 0 x (-inf) is NaN in a product, but the
+    # masked class's zero row contributes exactly nothing
+    np.testing.assert_array_equal(dweight, np.zeros(weight.shape))
+    assert np.isfinite(dx[0, 1:]).all()

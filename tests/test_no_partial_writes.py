@@ -25,7 +25,7 @@ def test_error_writes_nothing(call, case, mode, dtype):
         args[call.out] = args[call.in_place]
     buffers = [args[call.out]] if mode != "no out" else []
     args = case.mutate(args)
-    buffers += [args[name] for name in call.float_inputs] + [args.get(call.out)]
+    buffers += [args[name] for name in (*call.float_inputs, *call.targets)] + [args.get(call.out)]
     saved = [as_bytes(x) for x in buffers]
     with pytest.raises(case.exception, match=case.match):
         call(args)

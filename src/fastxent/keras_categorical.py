@@ -13,47 +13,50 @@ from ._keras_loss import KerasLoss, reduce_weighted
 from .softmax import _soft, labels_nd, sparse_nd
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, *,
+                                    n_threads=None):
     """Cross-entropy from integer labels; positions whose label is ignore_class
     get 0.  Shape: y_pred's without `axis`."""
-    return _sparse(y_true, y_pred, from_logits, ignore_class, axis)[0]
+    return _sparse(y_true, y_pred, from_logits, ignore_class, axis, n_threads=n_threads)[0]
 
 
 def sparse_categorical_crossentropy_and_grad(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1,
-                                             out=None):
+                                             out=None, *, n_threads=None):
     """Per-sample losses and the gradient of their sum with respect to y_pred
     (logits or probabilities); out: None, an array like y_pred, or y_pred."""
-    losses, _, _, grad = _sparse(y_true, y_pred, from_logits, ignore_class, axis, want_grad=True, out=out)
+    losses, _, _, grad = _sparse(y_true, y_pred, from_logits, ignore_class, axis, want_grad=True, out=out,
+                                 n_threads=n_threads)
     return losses, grad
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1, *, n_threads=None):
     """Cross-entropy from target rows (one-hot or soft, y_pred's dtype);
     label_smoothing moves the targets toward 1 / classes."""
-    return _categorical(y_true, y_pred, from_logits, label_smoothing, axis, want_grad=False, out=None)[0]
+    return _categorical(y_true, y_pred, from_logits, label_smoothing, axis, n_threads, want_grad=False,
+                        out=None)[0]
 
 
 def categorical_crossentropy_and_grad(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1,
-                                      out=None):
+                                      out=None, *, n_threads=None):
     """Per-sample losses and the gradient of their sum with respect to y_pred
     (the logits, or the probabilities through Keras' normalization and clip,
     which passes a gradient on its closed range as torch.clamp does).
     out: None, an array like y_pred, or y_pred / y_true itself."""
-    return _categorical(y_true, y_pred, from_logits, label_smoothing, axis, want_grad=True, out=out)
+    return _categorical(y_true, y_pred, from_logits, label_smoothing, axis, n_threads, want_grad=True, out=out)
 
 
-def _categorical(y_true, y_pred, from_logits, label_smoothing, axis, want_grad, out):
+def _categorical(y_true, y_pred, from_logits, label_smoothing, axis, n_threads, want_grad, out):
     p = v.float_array(y_pred, "y_pred")
     k = _layout.class_axis(p.ndim, axis)
     smoothing = v.check_fraction(label_smoothing, "label_smoothing")
     if from_logits:
-        loss, grad, _ = _soft(y_true, p, k, "none", None, smoothing, None, want_grad=want_grad, grad_out=out,
-                              labels_name="y_true")
+        loss, grad, _ = _soft(y_true, p, k, "none", None, smoothing, n_threads, want_grad=want_grad,
+                              grad_out=out, labels_name="y_true")
         return loss, grad
     t = _targets_like(y_true, p)
     grad = v.output(out, p.shape, p.dtype, inputs=(p, t)) if want_grad else None
     rows = np.empty(_layout.position_shape(p.shape, k), dtype=np.float64)
-    threads = _threads.resolve(None, work=p.size)
+    threads = _threads.resolve(n_threads, work=p.size)
     for (pv, tv, gv), (rv,) in _last_axis_blocks([p, t, grad], [rows], k):
         scratch = v.row_scratch((pv, tv, gv), threads, 2 * pv.shape[1], p.dtype)
         kernels.softmax.probs_xent(pv, tv, smoothing, rv, gv, 1.0, scratch, threads)
@@ -145,15 +148,18 @@ class SparseCategoricalCrossentropy(KerasLoss):
     ignore_class are masked out of the reduction, as Keras does."""
 
     def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", axis=-1,
-                 name="sparse_categorical_crossentropy"):
+                 name="sparse_categorical_crossentropy", n_threads=None):
         super().__init__(reduction=reduction, name=name)
         self.from_logits, self.ignore_class, self.axis = from_logits, ignore_class, axis
+        self.n_threads = n_threads
 
     def per_sample(self, y_true, y_pred):
-        return sparse_categorical_crossentropy(y_true, y_pred, self.from_logits, self.ignore_class, self.axis)
+        return sparse_categorical_crossentropy(y_true, y_pred, self.from_logits, self.ignore_class, self.axis,
+                                               n_threads=self.n_threads)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        losses, _, kept = _sparse(y_true, y_pred, self.from_logits, self.ignore_class, self.axis)
+        losses, _, kept = _sparse(y_true, y_pred, self.from_logits, self.ignore_class, self.axis,
+                                  n_threads=self.n_threads)
         return reduce_masked(losses, kept, sample_weight, self.reduction)
 
     def get_config(self):
@@ -165,12 +171,14 @@ class CategoricalCrossentropy(KerasLoss):
     """keras.losses.CategoricalCrossentropy."""
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
-                 name="categorical_crossentropy"):
+                 name="categorical_crossentropy", n_threads=None):
         super().__init__(reduction=reduction, name=name)
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
+        self.n_threads = n_threads
 
     def per_sample(self, y_true, y_pred):
-        return categorical_crossentropy(y_true, y_pred, self.from_logits, self.label_smoothing, self.axis)
+        return categorical_crossentropy(y_true, y_pred, self.from_logits, self.label_smoothing, self.axis,
+                                        n_threads=self.n_threads)
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits,
@@ -181,14 +189,15 @@ class CategoricalFocalCrossentropy(KerasLoss):
     """keras.losses.CategoricalFocalCrossentropy."""
 
     def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
-                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy"):
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy", n_threads=None):
         super().__init__(reduction=reduction, name=name)
         self.alpha, self.gamma, self.from_logits = alpha, gamma, from_logits
         self.label_smoothing, self.axis = label_smoothing, axis
+        self.n_threads = n_threads
 
     def per_sample(self, y_true, y_pred):
         return categorical_focal_crossentropy(y_true, y_pred, self.alpha, self.gamma, self.from_logits,
-                                              self.label_smoothing, self.axis)
+                                              self.label_smoothing, self.axis, n_threads=self.n_threads)
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma,
@@ -210,19 +219,23 @@ def reduce_masked(losses, kept, sample_weight, reduction):
         sample_weight = np.asarray(sample_weight, dtype=np.float64)
         while sample_weight.ndim > mask.ndim and sample_weight.shape[-1] == 1:
             sample_weight = sample_weight[..., 0]
-        mask = mask * sample_weight
+        try:
+            mask = mask * sample_weight
+        except ValueError:   # the message reduce_weighted gives without a mask
+            raise ValueError(f"sample_weight of shape {sample_weight.shape} does not broadcast to "
+                             f"the per-sample losses' shape {losses.shape}") from None
     return reduce_weighted(losses, mask.astype(losses.dtype), reduction)
 
 
 # ---- helpers ---------------------------------------------------------------------------
 
-def _sparse(y_true, y_pred, from_logits, ignore_class, axis, want_grad=False, out=None):
+def _sparse(y_true, y_pred, from_logits, ignore_class, axis, want_grad=False, out=None, n_threads=None):
     """(per-sample losses, labels as used, kept mask or None[, gradient])."""
     p = v.float_array(y_pred, "y_pred")
     k = _layout.class_axis(p.ndim, axis)
     y = _label_array(y_true, p, k)
     if from_logits:
-        losses, grad, _ = sparse_nd(y, p, k, "none", ignore_class, None, 0.0, None, want_grad=want_grad,
+        losses, grad, _ = sparse_nd(y, p, k, "none", ignore_class, None, 0.0, n_threads, want_grad=want_grad,
                                     grad_out=out, labels_name="y_true")
         labels, _ = labels_nd(y, losses.shape, p.shape[k], ignore_class, "y_true")
     else:
@@ -230,7 +243,7 @@ def _sparse(y_true, y_pred, from_logits, ignore_class, axis, want_grad=False, ou
         labels, _ = labels_nd(y, positions, p.shape[k], ignore_class, "y_true")
         grad = v.output(out, p.shape, p.dtype, inputs=(p,)) if want_grad else None
         rows = np.empty(positions, dtype=np.float64)
-        threads = _threads.resolve(None, work=p.size)
+        threads = _threads.resolve(n_threads, work=p.size)
         for (pv, gv), (yv, rv) in _last_axis_blocks([p, grad], [labels, rows], k):
             scratch = v.row_scratch((pv, gv), threads, pv.shape[1], p.dtype)
             kernels.softmax.sparse_probs_xent(pv, yv, ignore_class is not None,

@@ -109,7 +109,9 @@ def _outputs(x, want_grad, grad_out, want_hess, hess_out, inputs):
                     inputs=inputs) if want_grad else None
     hess = v.output(hess_out, x.shape, x.dtype, name="hess_out", inputs=(x,)) if want_hess else None
     if hess is not None:
-        for other, name in zip(inputs[1:] + (grad,), ("labels", "grad_out")):
+        # inputs[1:] are the targets (soft forms only); integer labels are never written
+        others = [(targets, "labels") for targets in inputs[1:]] + [(grad, "grad_out")]
+        for other, name in others:
             if other is not None and np.shares_memory(hess, other):
                 raise ValueError(f"hess_out shares memory with {name}; pass a separate array "
                                  f"(only the logits may be overwritten by the Hessian)")
