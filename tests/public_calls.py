@@ -1063,6 +1063,23 @@ def linear_reference(args, want_grad):
             loss = losses.sum()
         if reduction == "mean":
             loss, scale = (loss / n_kept, 1.0 / n_kept) if n_kept else (0.0, 0.0)
+        # the sparse family's row policy on the float64 logits: a kept row holding NaN or +inf
+        # (after the cap) has NaN loss, lse and logit gradient, which reaches every dweight and
+        # dbias entry through the sums over rows
+        logits = np.asarray(args["x"], np.float64) @ np.asarray(args["weight"], np.float64).T
+        if args.get("bias") is not None:
+            logits = logits + np.asarray(args["bias"], np.float64)
+        if args.get("softcap") is not None:
+            logits = args["softcap"] * np.tanh(logits / args["softcap"])
+        labels = np.asarray(args["labels"])
+        kept = np.ones(len(labels), bool) if ignore_index is None else labels != ignore_index
+        poisoned = (np.isnan(logits) | (logits == np.inf)).any(axis=1)
+        lse = np.where(poisoned, np.nan, lse)
+        if (poisoned & kept).any():
+            losses = np.where(poisoned & kept, np.nan, losses)
+            loss = losses if reduction == "none" else np.float64(np.nan)
+            dx, dweight, dbias = dx.copy(), np.full_like(dweight, np.nan), np.full_like(dbias, np.nan)
+            dx[poisoned & kept] = np.nan
     results = (loss,) + ((dx * scale, dweight * scale, None if args.get("bias") is None else dbias * scale)
                          if want_grad else ())
     return results + ((lse,) if args.get("return_lse") else ())
@@ -1101,10 +1118,9 @@ def linear_call(name, func, want_grad):
     return PublicCall(name, func, make_linear, options_linear, lambda a: linear_reference(a, want_grad),
                       float_inputs=("x", "weight"), labels="labels", errors=LINEAR_ERRORS,
                       classes=lambda a: np.shape(a["weight"])[0],
-                      # no infinities: a -inf logit (a masked class) makes the gradient NaN
-                      # (test_linear.py::test_masked_logit_gradient, xfail); and no values near the
-                      # float max: their products overflow or not as BLAS orders its sums
-                      specials=("nan", "subnormal", "-subnormal", "-0", "tiny"),
+                      # no values near the float max: their products overflow or not as BLAS
+                      # orders its sums
+                      specials=("nan", "inf", "-inf", "subnormal", "-subnormal", "-0", "tiny"),
                       refused_layouts=("classes_strided", "negative_strides"))
 
 

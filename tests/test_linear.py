@@ -319,9 +319,6 @@ def test_blas_thread_limit_is_restored(rng):
     assert [(lib["filepath"], lib["num_threads"]) for lib in threadpoolctl.threadpool_info()] == before
 
 
-@pytest.mark.xfail(strict=True, reason="pyx/fx_linear_impl.h fx_grad_row: the softcap factor 1 - (s * inv_cap)^2 "
-                   "is NaN for a logit s = -inf when inv_cap = 0 (no softcap), so a masked class makes its "
-                   "row's dx and every dweight row NaN; the sparse family gives p - onehot there")
 def test_masked_logit_gradient():
     """A -inf logit (a masked class, here from an infinite weight) contributes
     nothing, as in the sparse family: the row's gradient is p - onehot, finite."""
