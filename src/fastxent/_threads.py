@@ -17,7 +17,7 @@ def resolve(n_threads, work=None):
     """n_threads=None -> OpenMP's default; a positive int is used as given,
     except that calls touching fewer than SERIAL_BELOW values (`work`) run
     on one thread."""
-    if n_threads is not None:
+    if n_threads is not None and not (type(n_threads) is int and n_threads >= 1):   # the common case, fast
         if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
             raise TypeError(f"n_threads must be a positive integer or None, got {type(n_threads).__name__}")
         if n_threads < 1:
