@@ -4,8 +4,9 @@
 # environment and runs the test suite under them.  Fails on a test failure
 # and on any sanitizer report, even one a test process survived.
 #
-# Not run: tests/test_leaks.py (ASan's quarantine holds freed memory on
-# purpose, so RSS grows by design) and the PyTorch comparisons (torch is not
+# Not run: tests/test_leaks.py and the fused linear memory test (ASan's
+# quarantine holds freed memory on purpose and its shadow memory adds an
+# eighth of every allocation, so RSS measurements mean nothing here) and the PyTorch comparisons (torch is not
 # installed here: they test numbers, not memory, on paths the reference tests
 # already cover).  Takes a few minutes, most of it the three builds.
 set -euo pipefail
@@ -51,7 +52,8 @@ sanitized() {
 log="$work/pytest.log"
 status=0
 (cd "$work/src" && sanitized python -m pytest tests -q -p no:cacheprovider --capture=sys \
-    --ignore=tests/test_leaks.py) 2>&1 | tee "$log" || status=$?
+    --ignore=tests/test_leaks.py \
+    --deselect tests/test_linear.py::test_extra_memory_is_a_small_fraction_of_the_logits) 2>&1 | tee "$log" || status=$?
 
 if grep -qE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$log"; then
     echo "sanitize.sh: sanitizer report(s) above" >&2

@@ -27,6 +27,10 @@ BLOCK_CLASSES = 2048
 PANEL_BYTES = 256 << 20
 PANEL_FLOOR_BYTES = 12 << 20
 MIN_PANEL_ROWS = 64
+# 1/40 of the logits: with the gradients and BLAS's own pack buffers (a
+# few MiB per thread) the extra peak stays under 5 % of the logits' size
+# from a few hundred MiB of logits up (tests/test_linear.py checks it at 512 MiB).
+PANEL_FRACTION = 40
 
 
 def linear_cross_entropy(x, weight, labels, bias=None, *, ignore_index=None, label_smoothing=0.0,
@@ -74,7 +78,7 @@ def linear_cross_entropy_and_grad(x, weight, labels, bias=None, *, ignore_index=
     The gradients are of the reduced loss ("mean": divided by the number of
     rows not ignored; "none": of the sum of the per-row losses).  Extra
     memory, besides the gradients: a panel of rows x classes logits of at
-    most 1/32 of the whole logits' size (or 12 MiB, or 256 MiB, see
+    most 1/40 of the whole logits' size (or 12 MiB, or 256 MiB, see
     _panel_rows) plus O(rows), never O(rows x classes).  The compute is three
     matrix products of the head's size (logits, dx, dweight), like a path
     that stores the logits; when even a 64-row panel does not fit that
@@ -186,13 +190,13 @@ def _tile_groups(threads, n_rows, n_classes, block_rows):
 
 def _panel_rows(n_rows, n_classes, itemsize):
     """Rows of the gradient's panel (rows x all classes, see pyx/_linear.pyx),
-    or 0 for the tile sweep.  The panel takes at most 1/32 of the logits'
+    or 0 for the tile sweep.  The panel takes at most 1/PANEL_FRACTION of the logits'
     size (so the extra memory stays a small fraction of what the logits
     would take) or PANEL_FLOOR_BYTES if that is more (below it the memory
     is negligible next to the gradients), never more than PANEL_BYTES; and
     at least MIN_PANEL_ROWS rows (thinner panels make the three gemms slower
     than the tile sweep's four) unless it holds every row."""
-    budget = min(PANEL_BYTES, max(PANEL_FLOOR_BYTES, n_rows * n_classes * itemsize // 32))
+    budget = min(PANEL_BYTES, max(PANEL_FLOOR_BYTES, n_rows * n_classes * itemsize // PANEL_FRACTION))
     rows = min(n_rows, budget // max(n_classes * itemsize, 1))
     return rows if rows >= min(MIN_PANEL_ROWS, n_rows) and n_classes < 2**31 else 0
 
