@@ -23,12 +23,16 @@ c) Gradient: G = dloss/dlogits = scale * (softmax * (1 + 2 z lse)
    and once for G.  Two schedules:
    - Panel sweep (the default when the caller can afford a panel, see
      fastxent/linear.py): a panel of rows x ALL classes is kept in the
-     scratch.  Per panel: the class groups' logits and lse slots (parallel
-     over class groups), the rows' lse (serial), G in place and
-     dweight_grp += G_grp^T . X_panel (parallel over class groups: no two
-     threads share dweight rows), then dx_panel = G . W (parallel over row
-     chunks: no two threads share dx rows).  Three gemms of the head's size,
-     like a path that stores the logits, with a panel of memory.
+     scratch.  Step k walks the class groups once (in parallel, dynamic);
+     per class block it turns panel k - 1's logits into G in place, adds
+     dweight_blk += G_blk^T . X_(k-1) and dx_(k-1) += G_blk . W_blk, then
+     computes panel k's logits over the same columns while W_blk is still
+     in the cache.  After the step, panel k's rows get their lse (serial)
+     and panel k - 1's dx is complete.  No two threads share dweight rows
+     (class groups); each thread adds its dx into its own
+     (panel rows x hidden) slice, summed into dx after the step.  Three
+     gemms of the head's size, like a path that stores the logits, and one
+     pass over weight and dweight per panel.
    - Tile sweep (panels too thin to keep gemm efficient): the forward
      sweep above, then every block is computed again, turned into G, and
      dx_blk += G . W_blk, dweight_blk += G^T . X_blk.  Without a
@@ -286,20 +290,6 @@ cdef void input_grad_block(const Problem *pb, const floating *grad, int ld,
              rows_of(&pb.weight, c0, dx), pb.weight.ld, grad, ld, 1, dx + r0 * pb.n_hidden, pb.n_hidden)
 
 
-cdef void input_grad_columns(const Problem *pb, const floating *grad, int ld, Py_ssize_t r0, int n_rows,
-                             Py_ssize_t col_lo, Py_ssize_t col_hi,
-                             floating *dx   # OUT (n_rows, n_hidden) C-order, accumulated
-                             ) noexcept nogil:
-    """dx[r0:r0 + n_rows, col_lo:col_hi] += G . weight[:, col_lo:col_hi], G
-    (n_rows x n_classes), rows ld apart."""
-    cdef Py_ssize_t col_step = 1 if pb.weight.row_major else pb.weight.ld
-    if col_hi > col_lo:
-        # dx^T[cols] (cols x rows) += op(W^T)[cols] (cols x classes) . G^T (classes x rows)
-        gemm(NO_TRANS if pb.weight.row_major else TRANS, NO_TRANS, <int>(col_hi - col_lo), n_rows,
-             <int>pb.n_classes, <const floating *>pb.weight.data + col_lo * col_step, pb.weight.ld,
-             grad, ld, 1, dx + r0 * pb.n_hidden + col_lo, pb.n_hidden)
-
-
 # --- tile sweep (design note b, c) ---------------------------------------------------------
 
 cdef void forward_tile(const Problem *pb, int row_group, int class_group, index_t *kind,
@@ -376,63 +366,74 @@ cdef double tile_sweep(const Problem *pb, index_t *kind, const Slots *slots,
 
 # --- panel sweep (design note c) ------------------------------------------------------------
 
-cdef void forward_panel_group(const Problem *pb, Py_ssize_t r0, int n_rows, int group, index_t *kind,
-                              const Slots *slots,
-                              double *target,    # OUT (n_rows,) target logits of rows r0...
-                              floating *panel    # OUT (n_rows, n_classes) the logits
-                              ) noexcept nogil:
+cdef void panel_group(const Problem *pb, int group, index_t *kind, const Slots *slots,
+                      Py_ssize_t done_r0, int done_rows,   # rows whose logits the panel holds, lse known
+                      const double *row_max, const double *log_sum,   # IN (done_rows,)
+                      Py_ssize_t next_r0, int next_rows,   # rows whose logits are computed now
+                      double *target,        # OUT (next_rows,) their target logits
+                      floating *panel,       # IN done rows' logits, OUT next rows' logits
+                      floating *dx_part,     # OUT (done_rows, n_hidden) this thread's share, accumulated
+                      floating *dweight, double *dbias) noexcept nogil:
+    """One class group's part of a panel step (design note c): the done rows'
+    G, dweight and dx, then the next rows' logits over the same columns of
+    the panel, while this group's weight rows are still in the cache."""
     cdef Py_ssize_t c0 = group_start(pb.n_classes, group, pb.n_groups)
     cdef Py_ssize_t cls_hi = group_start(pb.n_classes, group + 1, pb.n_groups)
     cdef int nc, ld = <int>pb.n_classes
-    clear_slots(slots, group, 0, n_rows)
+    if next_rows:
+        clear_slots(slots, group, 0, next_rows)
     while c0 < cls_hi:
         nc = <int>min(<Py_ssize_t>pb.block_classes, cls_hi - c0)
-        logits_block(pb, r0, n_rows, c0, nc, panel + c0, ld)
-        forward_block(pb, panel + c0, ld, r0, n_rows, c0, nc, kind, slots, group, 0, target)
-        c0 += nc
-
-
-cdef void weight_grad_panel_group(const Problem *pb, Py_ssize_t r0, int n_rows, int group, index_t *kind,
-                                  const double *row_max, const double *log_sum,   # IN (n_rows,) rows r0...
-                                  floating *panel,     # IN logits, OUT G (n_rows, n_classes)
-                                  floating *dweight, double *dbias) noexcept nogil:
-    cdef Py_ssize_t c0 = group_start(pb.n_classes, group, pb.n_groups)
-    cdef Py_ssize_t cls_hi = group_start(pb.n_classes, group + 1, pb.n_groups)
-    cdef int nc, ld = <int>pb.n_classes
-    while c0 < cls_hi:
-        nc = <int>min(<Py_ssize_t>pb.block_classes, cls_hi - c0)
-        grad_block(pb, panel + c0, ld, r0, n_rows, c0, nc, kind, row_max, log_sum)
-        weight_grad_block(pb, panel + c0, ld, r0, n_rows, c0, nc, dweight, dbias)
+        if done_rows:
+            grad_block(pb, panel + c0, ld, done_r0, done_rows, c0, nc, kind, row_max, log_sum)
+            weight_grad_block(pb, panel + c0, ld, done_r0, done_rows, c0, nc, dweight, dbias)
+            input_grad_block(pb, panel + c0, ld, 0, done_rows, c0, nc, dx_part)
+        if next_rows:
+            logits_block(pb, next_r0, next_rows, c0, nc, panel + c0, ld)
+            forward_block(pb, panel + c0, ld, next_r0, next_rows, c0, nc, kind, slots, group, 0, target)
         c0 += nc
 
 
 cdef double panel_sweep(const Problem *pb, index_t *kind, const Slots *slots,
                         double *loss, double *row_max, double *log_sum,
                         floating *dx, floating *dweight, double *dbias,
-                        floating *panel,   # scratch (block_rows, n_classes)
+                        floating *panel,      # scratch (block_rows, n_classes)
+                        floating *dx_parts,   # scratch (n_threads, block_rows, n_hidden)
                         int n_threads) noexcept nogil:
-    cdef Py_ssize_t r0 = 0, ld = pb.n_classes
-    cdef int nr, group, chunk, n_chunks
+    """Panel steps: step k computes panel k's logits and finishes panel k - 1
+    (one pass over weight and dweight per panel).  Each thread sums its class
+    groups' dx into its own slice of dx_parts; the slices are added into dx
+    after the step (no two threads share a dx entry, and no atomics)."""
+    cdef Py_ssize_t done_r0 = 0, next_r0 = 0, r, t, j
+    cdef Py_ssize_t part_size = <Py_ssize_t>pb.block_rows * pb.n_hidden
+    cdef int done_rows = 0, next_rows, group
     cdef double total = 0.0
-    while r0 < pb.n_rows:
-        nr = <int>min(<Py_ssize_t>pb.block_rows, pb.n_rows - r0)
+    cdef floating *part
+    cdef floating *src
+    cdef floating *dx_row
+    while True:
+        next_rows = <int>min(<Py_ssize_t>pb.block_rows, pb.n_rows - next_r0)
+        if done_rows == 0 and next_rows == 0:
+            return total
+        if done_rows and dx_parts != NULL:
+            memset(dx_parts, 0, n_threads * part_size * sizeof(floating))
         with parallel(num_threads=n_threads):
+            part = dx_parts + threadid() * part_size if dx_parts != NULL else NULL
             for group in prange(pb.n_groups, schedule='dynamic', chunksize=1):
-                forward_panel_group(pb, r0, nr, group, kind, slots, loss + r0, panel)
-        total += finish_rows(pb, r0, nr, kind, slots, 0, loss + r0, row_max + r0, log_sum + r0)
-        with parallel(num_threads=n_threads):
-            for group in prange(pb.n_groups, schedule='dynamic', chunksize=1):
-                weight_grad_panel_group(pb, r0, nr, group, kind, row_max + r0, log_sum + r0, panel,
-                                        dweight, dbias)
-        # dx_panel = G . W, split over dx's columns (no two threads share a
-        # dx entry; each thread reads its columns of W, not all of W)
-        n_chunks = max(1, min(n_threads, pb.n_hidden // 16))
-        with parallel(num_threads=n_threads):
-            for chunk in prange(n_chunks, schedule='static', chunksize=1):
-                input_grad_columns(pb, panel, <int>ld, r0, nr, group_start(pb.n_hidden, chunk, n_chunks),
-                                   group_start(pb.n_hidden, chunk + 1, n_chunks), dx)
-        r0 += nr
-    return total
+                panel_group(pb, group, kind, slots, done_r0, done_rows, row_max + done_r0, log_sum + done_r0,
+                            next_r0, next_rows, loss + next_r0, panel, part, dweight, dbias)
+        if done_rows and dx_parts != NULL:
+            for r in range(done_rows):
+                dx_row = dx + (done_r0 + r) * pb.n_hidden
+                for t in range(n_threads):
+                    src = dx_parts + t * part_size + r * pb.n_hidden
+                    for j in range(pb.n_hidden):
+                        dx_row[j] += src[j]
+        if next_rows:
+            total += finish_rows(pb, next_r0, next_rows, kind, slots, 0, loss + next_r0,
+                                 row_max + next_r0, log_sum + next_r0)
+        done_r0, done_rows = next_r0, next_rows
+        next_r0 += next_rows
 
 
 def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one contiguous axis
@@ -451,6 +452,7 @@ def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one 
                 double grad_scale,
                 floating[:, :, ::1] scratch,      # tile sweep: (n_threads, block_rows, block_classes);
                                                   # panel sweep: (1, panel_rows, n_classes)
+                floating[:, :, ::1] dx_parts,     # panel sweep: (n_threads, panel_rows, n_hidden), else None
                 bint panels,                      # the panel sweep (gradients only)
                 int block_classes,                # panel sweep: classes per gemm
                 double[:, :, ::1] partials,       # (3, n_groups, n_rows, or panel_rows for panels)
@@ -467,6 +469,7 @@ def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one 
     cdef floating *dx_ptr = NULL
     cdef floating *dweight_ptr = NULL
     cdef double *dbias_ptr = NULL
+    cdef floating *parts_ptr = NULL
     if n_rows == 0:
         return 0.0
     if n_classes == 0:   # every label was ignored (the checks let nothing else through)
@@ -506,12 +509,14 @@ def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one 
         dweight_ptr = &dweight[0, 0]
     if dbias is not None:
         dbias_ptr = &dbias[0]
+    if panels and pb.n_hidden > 0:
+        parts_ptr = &dx_parts[0, 0, 0]
     # the target logits are parked in `loss`; finish_rows reads each before
     # overwriting it with the row's loss
     with nogil:
         if want_grad and panels:
             total = panel_sweep(&pb, kind, &slots, &loss[0], &stats[0, 0], &stats[1, 0],
-                                dx_ptr, dweight_ptr, dbias_ptr, &scratch[0, 0, 0], n_threads)
+                                dx_ptr, dweight_ptr, dbias_ptr, &scratch[0, 0, 0], parts_ptr, n_threads)
         else:
             total = tile_sweep(&pb, kind, &slots, &loss[0], &stats[0, 0], &stats[1, 0], want_grad,
                                dx_ptr, dweight_ptr, dbias_ptr, scratch, n_threads)

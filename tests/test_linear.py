@@ -76,7 +76,7 @@ def small_blocks(request, monkeypatch):
     monkeypatch.setattr(linear, "BLOCK_ROWS", 7)
     monkeypatch.setattr(linear, "BLOCK_CLASSES", 33)
     panel_rows = 0 if request.param == "tiles" else 5
-    monkeypatch.setattr(linear, "_panel_rows", lambda n_rows, n_classes, itemsize: min(n_rows, panel_rows))
+    monkeypatch.setattr(linear, "_panel_rows", lambda n_rows, *_: min(n_rows, panel_rows))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
