@@ -100,6 +100,22 @@ def test_default_blocks_with_partial_edges(rng, dtype, n_threads, n_rows):
     check(x, weight, labels, b, n_threads=n_threads)
 
 
+def test_panel_policy():
+    """The panel and the threads' dx slices fit 1/40 of the logits (or the
+    floor, or the cap); thinner than MIN_PANEL_ROWS, the tile sweep is used."""
+    n_rows, n_classes, n_hidden, threads = 8192, 128256, 1024, 2
+    rows = linear._panel_rows(n_rows, n_classes, n_hidden, threads, 4)
+    assert rows >= linear.MIN_PANEL_ROWS
+    assert rows * (n_classes + threads * n_hidden) * 4 <= n_rows * n_classes * 4 // linear.PANEL_FRACTION
+    assert (rows + 1) * (n_classes + threads * n_hidden) * 4 > n_rows * n_classes * 4 // linear.PANEL_FRACTION
+    assert linear._panel_rows(2048, n_classes, n_hidden, threads, 4) == 0   # 51 rows: tiles
+    floor_rows = linear._panel_rows(1024, 16000, 512, threads, 4)   # the floor
+    assert floor_rows == linear.PANEL_FLOOR_BYTES // ((16000 + threads * 512) * 4) >= linear.MIN_PANEL_ROWS
+    assert linear._panel_rows(200, 10, 4, threads, 4) == 200   # every row fits one panel
+    huge = linear._panel_rows(10**6, 50_000, 64, threads, 4)
+    assert huge * (50_000 + threads * 64) * 4 <= linear.PANEL_BYTES
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("ignore_index", [None, -100, 3])
 @pytest.mark.parametrize("smoothing", [0.0, 0.1, 1.0])

@@ -20,13 +20,15 @@ from .sparse import reduce_rows
 BLOCK_ROWS = 512
 BLOCK_CLASSES = 2048
 # The gradient's panel of rows x all classes (see _panel_rows).  Measured
-# on the same machine at 1024 x 512 x 32000 and 2048 x 1024 x 128256
-# float32, 2 threads: panels of 64 rows run about as fast as the tile
-# sweep, 128 rows 8 % faster, 256 rows 17 %, 512 rows 22 % (gemm repacks
-# weight and rewrites dweight once per panel).
+# on the same machine, float32, 2 threads, seconds (best of 2):
+#     panel rows            32     64     96    128    201    512   tile sweep
+#     1024 x 512 x 32000  1.06   0.81   0.73   0.67                    0.74
+#     2048 x 1024 x 128256       12.3   11.1   10.5    9.3    8.7     12.1
+# gemm packs weight's block once per call, twice per panel, so thin panels
+# pay for it: below 96 rows the tile sweep is as fast and smaller.
 PANEL_BYTES = 256 << 20
 PANEL_FLOOR_BYTES = 12 << 20
-MIN_PANEL_ROWS = 64
+MIN_PANEL_ROWS = 96
 # 1/40 of the logits: with the gradients and BLAS's own pack buffers (a
 # few MiB per thread) the extra peak stays under 5 % of the logits' size
 # from a few hundred MiB of logits up (tests/test_linear.py checks it at 512 MiB).
@@ -82,7 +84,7 @@ def linear_cross_entropy_and_grad(x, weight, labels, bias=None, *, ignore_index=
     the whole logits' size (or 12 MiB, or 256 MiB, see _panel_rows) plus
     O(rows), never O(rows x classes).  The compute is three
     matrix products of the head's size (logits, dx, dweight), like a path
-    that stores the logits; when even a 64-row panel does not fit that
+    that stores the logits; when even a 96-row panel does not fit that
     budget, a sweep with one block per thread and a fourth product (the
     logits computed twice) is used.
 
