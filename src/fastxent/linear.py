@@ -11,14 +11,17 @@ from ._dispatch import kernels
 from .sparse import reduce_rows
 
 # A logits block is BLOCK_ROWS x BLOCK_CLASSES values per thread (4 MiB of
-# float32, 8 MiB of float64).  Measured on a 2-core AMD EPYC (1 MiB L2 per
-# core, 32 MiB L3) with scipy's OpenBLAS: 512 x 2048 runs the four products
-# at 95-100 % of one large sgemm's rate, 256 x 2048 about 7 % slower (gemm
-# repacks each operand once per call, and the dweight product has
-# k = BLOCK_ROWS), 128 x 4096 25 % slower.  Every thread's block stays in
-# the L3 while it is turned into the softmax gradient and read back by gemm.
-BLOCK_ROWS = 512
-BLOCK_CLASSES = 2048
+# float32, 8 MiB of float64), and every gemm call packs both its operands:
+# weight's block once per block of rows, x's block once per block of
+# classes.  A square block packs the least in all.  Measured on a 2-core
+# AMD EPYC (1 MiB L2 per core, 32 MiB L3) with scipy's OpenBLAS, 2 threads,
+# float32, against 512 x 2048: the forward 4 % faster at 2048 x 1024 x
+# 128256 and 17-22 % at 1024 x 512 x 32000 and 8192 x 256 x 4096, the
+# tile sweep's gradient 3 % faster (2048 x 512: as fast in the forward).
+# Every thread's block stays in the L3 while it is turned into the softmax
+# gradient and read back by gemm.
+BLOCK_ROWS = 1024
+BLOCK_CLASSES = 1024
 # The gradient's panel of rows x all classes (see _panel_rows).  Measured
 # on the same machine, float32, 2 threads, seconds (best of 2):
 #     panel rows            32     64     96    128    201    512   tile sweep
