@@ -423,7 +423,7 @@ cdef double panel_sweep(const Problem *pb, index_t *kind, const Slots *slots,
                 panel_group(pb, group, kind, slots, done_r0, done_rows, row_max + done_r0, log_sum + done_r0,
                             next_r0, next_rows, loss + next_r0, panel, part, dweight, dbias)
         if done_rows and dx_parts != NULL:
-            for r in range(done_rows):
+            for r in prange(done_rows, schedule='static', num_threads=n_threads):
                 dx_row = dx + (done_r0 + r) * pb.n_hidden
                 for t in range(n_threads):
                     src = dx_parts + t * part_size + r * pb.n_hidden
