@@ -130,52 +130,19 @@ def sigmoid_xent(const floating[:, :] logits,      # IN  (n_rows, n_cols), any s
                 scatter_out(hess, row, h)
 
 
-def binary_xent(const floating[:, :] probs,       # IN  (n_rows, n_cols), any strides
-                const floating[:, :] targets,     # IN  same shape
+def binary_rows(const floating[:, :] y_pred,     # IN  probabilities (or logits, focal only), (n_rows, n_cols)
+                const floating[:, :] targets,    # IN  same shape
                 double keep, double shift,
-                floating[:, :] loss,              # OUT element-wise losses or None
-                double[::1] row_loss,             # OUT (n_rows,)
-                floating[:, :] grad,              # OUT gradient w.r.t. probs or None; may be probs
+                bint focal,                      # focal loss (gamma, alpha, balance, from_logits), else BCE
+                double gamma, double alpha, bint balance, bint from_logits,
+                floating[:, :] loss,             # OUT element-wise losses or None
+                double[::1] row_loss,            # OUT (n_rows,)
+                floating[:, :] grad,             # OUT gradient w.r.t. y_pred or None; may be y_pred
                 double grad_scale,
                 floating[:, ::1] scratch,
                 int n_threads):
-    cdef Py_ssize_t n_rows = probs.shape[0], n_cols = probs.shape[1], row
-    cdef bint want_loss = loss is not None, want_grad = grad is not None
-    cdef const floating *p
-    cdef const floating *t
-    cdef floating *l
-    cdef floating *g
-    cdef floating *tmp
-    if n_rows == 0 or n_cols == 0:
-        row_loss[:] = 0.0
-        return
-    with nogil, parallel(num_threads=n_threads):
-        tmp = &scratch[threadid(), 0] if scratch is not None else NULL
-        for row in prange(n_rows, schedule='static'):
-            p = row_in(probs, row, tmp)
-            t = row_in(targets, row, tmp + n_cols)
-            l = row_out(loss, row, tmp + 3 * n_cols) if want_loss else NULL
-            g = row_out(grad, row, tmp + 4 * n_cols) if want_grad else NULL
-            if floating is float:
-                row_loss[row] = fx_bce_row_f(n_cols, p, t, keep, shift, l, g, grad_scale)
-            else:
-                row_loss[row] = fx_bce_row_d(n_cols, p, t, keep, shift, l, g, grad_scale)
-            if want_loss:
-                scatter_out(loss, row, l)
-            if want_grad:
-                scatter_out(grad, row, g)
-
-
-def binary_focal(const floating[:, :] y_pred,     # IN  logits or probabilities, (n_rows, n_cols)
-                 const floating[:, :] targets,    # IN  same shape
-                 double keep, double shift,
-                 double gamma, double alpha, bint balance, bint from_logits,
-                 floating[:, :] loss,             # OUT element-wise losses or None
-                 double[::1] row_loss,            # OUT (n_rows,)
-                 floating[:, :] grad,             # OUT gradient w.r.t. y_pred or None; may be y_pred
-                 double grad_scale,
-                 floating[:, ::1] scratch,
-                 int n_threads):
+    """Binary cross-entropy of probabilities (fx_bce_row) or the binary focal
+    loss (fx_focal_row), row by row."""
     cdef Py_ssize_t n_rows = y_pred.shape[0], n_cols = y_pred.shape[1], row
     cdef bint want_loss = loss is not None, want_grad = grad is not None
     cdef const floating *p
@@ -194,11 +161,17 @@ def binary_focal(const floating[:, :] y_pred,     # IN  logits or probabilities,
             l = row_out(loss, row, tmp + 3 * n_cols) if want_loss else NULL
             g = row_out(grad, row, tmp + 4 * n_cols) if want_grad else NULL
             if floating is float:
-                row_loss[row] = fx_focal_row_f(n_cols, p, t, keep, shift, gamma, alpha, balance,
-                                               from_logits, l, g, grad_scale)
+                if focal:
+                    row_loss[row] = fx_focal_row_f(n_cols, p, t, keep, shift, gamma, alpha, balance,
+                                                   from_logits, l, g, grad_scale)
+                else:
+                    row_loss[row] = fx_bce_row_f(n_cols, p, t, keep, shift, l, g, grad_scale)
             else:
-                row_loss[row] = fx_focal_row_d(n_cols, p, t, keep, shift, gamma, alpha, balance,
-                                               from_logits, l, g, grad_scale)
+                if focal:
+                    row_loss[row] = fx_focal_row_d(n_cols, p, t, keep, shift, gamma, alpha, balance,
+                                                   from_logits, l, g, grad_scale)
+                else:
+                    row_loss[row] = fx_bce_row_d(n_cols, p, t, keep, shift, l, g, grad_scale)
             if want_loss:
                 scatter_out(loss, row, l)
             if want_grad:

@@ -71,8 +71,8 @@ def _focal(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits, lab
     grad_scale = 1.0 / x.shape[-1] if x.shape[-1] else 1.0
 
     def kernel(views, row_sums, scratch, threads):
-        kernels.sigmoid.binary_focal(views[0], views[1], keep, shift, gamma, alpha, balance, bool(from_logits),
-                                     views[3], row_sums, views[2], grad_scale, scratch, threads)
+        kernels.sigmoid.binary_rows(views[0], views[1], keep, shift, True, gamma, alpha, balance,
+                                    bool(from_logits), views[3], row_sums, views[2], grad_scale, scratch, threads)
 
     return _per_sample(kernel, [x, t, grad_last], n_threads), grad
 
@@ -120,8 +120,8 @@ def _binary(y_true, y_pred, from_logits, label_smoothing, axis, n_threads, out, 
             kernels.sigmoid.sigmoid_xent(views[0], views[1], None, None, keep, shift, views[3], row_sums,
                                          views[2], None, grad_scale, scratch, threads)
         else:
-            kernels.sigmoid.binary_xent(views[0], views[1], keep, shift, views[3], row_sums, views[2],
-                                        grad_scale, scratch, threads)
+            kernels.sigmoid.binary_rows(views[0], views[1], keep, shift, False, 0.0, 0.0, False, False,
+                                        views[3], row_sums, views[2], grad_scale, scratch, threads)
 
     losses = _per_sample(kernel, [x, t, grad_last], n_threads)
     return losses, grad
