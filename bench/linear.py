@@ -9,6 +9,7 @@ Cases, each in a fresh subprocess (so its peak memory is its own):
             then the sparse kernel; fwd+bwd writes the logits' gradient in
             place over the logits, then dx = G @ weight, dweight = G.T @ x
   fused     fastxent.linear_cross_entropy(_and_grad)
+"x torch" and "x unfused" are time ratios to those cases at the same size.
 float32, no bias, mean reduction, the same thread count everywhere
 (torch.set_num_threads, n_threads, numpy's BLAS threads).  time = median of
 the timed calls (small: 5 after one warm-up call; large: one call, no
@@ -176,9 +177,9 @@ def main():
 
     print(f"{args.threads} threads; time = median of the timed calls (cpu: CPU seconds of all threads, "
           f"which other processes on a shared machine inflate less); extra = peak RSS over the inputs")
-    print("| size (N, D, C) | logits MiB | impl | mode | time s | cpu s | x torch | extra MiB "
+    print("| size (N, D, C) | logits MiB | impl | mode | time s | cpu s | x torch | x unfused | extra MiB "
           "| % of torch extra | loss |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.sizes.split(","):
         shape = SIZES[name]
         reps = args.reps or (1 if name == "large" else 5)
@@ -188,18 +189,21 @@ def main():
         if peer_rows != shape[0]:
             runs.append((shape, "fused"))
         for mode in MODES:
-            reference = {}
+            reference, unfused = {}, {}
             for case_shape, impl in runs:
                 result = launch(impl, mode, case_shape, args.threads, reps, warmup)
                 seconds = statistics.median(result["times"])
                 if impl == "torch":
                     reference[case_shape] = (seconds, result["extra"])
+                if impl == "unfused":
+                    unfused[case_shape] = seconds
                 torch_time, torch_extra = reference.get(case_shape, (None, None))
                 ratio = f"{seconds / torch_time:.2f}" if torch_time else "-"
+                own = f"{seconds / unfused[case_shape]:.2f}" if case_shape in unfused else "-"
                 share = f"{100 * result['extra'] / torch_extra:.1f}" if torch_extra else "-"
                 logits_mib = case_shape[0] * case_shape[2] * 4 / 2**20
                 cpu = statistics.median(result["cpu"])
-                print(f"| {case_shape} | {logits_mib:,.0f} | {impl} | {mode} | {seconds:.3f} | {cpu:.3f} | {ratio} | "
+                print(f"| {case_shape} | {logits_mib:,.0f} | {impl} | {mode} | {seconds:.3f} | {cpu:.3f} | {ratio} | {own} | "
                       f"{result['extra'] / 2**20:,.1f} | {share} | {result['loss']:.6f} |", flush=True)
 
 
