@@ -9,6 +9,11 @@ a) Blocks.  The logits exist one block at a time (block_rows x block_classes),
    (rows x classes) block is the Fortran matrix block^T = W_blk . X_blk^T,
    so every product below is written for the transposes.  x and weight may
    each be C- or Fortran-ordered (one contiguous axis, any leading stride).
+   In the AVX-512 build, with both C-ordered and at least FX_GEMM_PAD
+   hidden values (pb.tiled), the gradients' products and the panel's
+   logits are fx_gemm.h's register-tiled loops instead: BLAS packs both
+   operands on every call, and the panel sweep would pay that for all of
+   weight twice per panel.
    Per row, the online log-sum-exp pair (max, sum) of a block's classes is
    merged into a per-(class group, row) slot (fx_lse_partial, fx_lse_merge),
    the target logit is taken as its block passes, and the slots are merged
@@ -74,6 +79,32 @@ cdef extern from "fx_linear.h" nogil:
     void fx_grad_row_d(double *s, Py_ssize_t n, double max, double log_sum,
                        double prob_scale, double shift, double inv_cap)
 
+cdef extern from "fx_gemm.h" nogil:
+    int FX_GEMM        # 1: this build has the register-tiled products
+    int FX_GEMM_PAD    # xt's rows are padded to a multiple of this
+    void fx_pack_xt_f(Py_ssize_t n_rows, Py_ssize_t n_hidden, const float *x, Py_ssize_t ld_x,
+                      float *xt, Py_ssize_t ld_xt)
+    void fx_pack_xt_d(Py_ssize_t n_rows, Py_ssize_t n_hidden, const double *x, Py_ssize_t ld_x,
+                      double *xt, Py_ssize_t ld_xt)
+    void fx_logits_f(Py_ssize_t n_cls, Py_ssize_t n_rows, Py_ssize_t n_hidden, const float *w,
+                     Py_ssize_t ld_w, const float *xt, Py_ssize_t ld_xt, const float *bias,
+                     float *panel, Py_ssize_t ld_panel)
+    void fx_logits_d(Py_ssize_t n_cls, Py_ssize_t n_rows, Py_ssize_t n_hidden, const double *w,
+                     Py_ssize_t ld_w, const double *xt, Py_ssize_t ld_xt, const double *bias,
+                     double *panel, Py_ssize_t ld_panel)
+    void fx_weight_grad_f(Py_ssize_t n_cls, Py_ssize_t n_rows, Py_ssize_t n_hidden, const float *g,
+                          Py_ssize_t ld_g, const float *x, Py_ssize_t ld_x, float *dw, Py_ssize_t ld_dw)
+    void fx_weight_grad_d(Py_ssize_t n_cls, Py_ssize_t n_rows, Py_ssize_t n_hidden, const double *g,
+                          Py_ssize_t ld_g, const double *x, Py_ssize_t ld_x, double *dw, Py_ssize_t ld_dw)
+    void fx_input_grad_f(Py_ssize_t n_rows, Py_ssize_t n_cls, Py_ssize_t n_hidden, const float *g,
+                         Py_ssize_t ld_g, const float *w, Py_ssize_t ld_w, float *dx, Py_ssize_t ld_dx)
+    void fx_input_grad_d(Py_ssize_t n_rows, Py_ssize_t n_cls, Py_ssize_t n_hidden, const double *g,
+                         Py_ssize_t ld_g, const double *w, Py_ssize_t ld_w, double *dx, Py_ssize_t ld_dx)
+
+# 1 when this build computes the panel sweep's products itself (fx_gemm.h)
+TILED_PRODUCTS = FX_GEMM
+XT_PAD = FX_GEMM_PAD
+
 
 cdef struct Operand:
     # a read-only matrix (rows x cols) as BLAS sees it
@@ -95,6 +126,9 @@ cdef struct Problem:
     bint has_ignore
     long long ignore_index
     double smoothing, z_loss, grad_scale
+    bint tiled           # the products by fx_gemm.h (x and weight C-order), else BLAS
+    void *xt             # tiled panel sweep: (n_hidden, ld_xt), the next panel's x transposed
+    Py_ssize_t ld_xt
 
 
 cdef struct Slots:
@@ -141,14 +175,22 @@ cdef void logits_block(const Problem *pb, Py_ssize_t r0, int n_rows, Py_ssize_t 
     cdef int r
     cdef const floating *x = rows_of(&pb.x, r0, out)
     cdef const floating *w = rows_of(&pb.weight, c0, out)
-    if pb.bias != NULL:
+    cdef const floating *bias = <const floating *>pb.bias + c0 if pb.bias != NULL else NULL
+    if pb.xt != NULL and pb.n_hidden > 0:   # panel sweep: xt holds rows r0...
+        if floating is float:
+            fx_logits_f(n_classes, n_rows, pb.n_hidden, w, pb.weight.ld, <const float *>pb.xt, pb.ld_xt,
+                        bias, out, ld_out)
+        else:
+            fx_logits_d(n_classes, n_rows, pb.n_hidden, w, pb.weight.ld, <const double *>pb.xt, pb.ld_xt,
+                        bias, out, ld_out)
+    elif pb.bias != NULL:
         for r in range(n_rows):
-            memcpy(out + <Py_ssize_t>r * ld_out, <const floating *>pb.bias + c0, n_classes * sizeof(floating))
+            memcpy(out + <Py_ssize_t>r * ld_out, bias, n_classes * sizeof(floating))
         beta = 1
     elif pb.n_hidden == 0:
         for r in range(n_rows):
             memset(out + <Py_ssize_t>r * ld_out, 0, n_classes * sizeof(floating))
-    if pb.n_hidden > 0:
+    if pb.n_hidden > 0 and pb.xt == NULL:
         gemm(TRANS if pb.weight.row_major else NO_TRANS, NO_TRANS if pb.x.row_major else TRANS,
              n_classes, n_rows, pb.n_hidden, w, pb.weight.ld, x, pb.x.ld, beta, out, ld_out)
     if pb.softcap != 0.0:
@@ -273,7 +315,14 @@ cdef void weight_grad_block(const Problem *pb, const floating *grad, int ld,
             g = grad + <Py_ssize_t>r * ld
             for j in range(n_classes):
                 dbias[c0 + j] += g[j]
-    if pb.n_hidden > 0:
+    if pb.n_hidden > 0 and pb.tiled:
+        if floating is float:
+            fx_weight_grad_f(n_classes, n_rows, pb.n_hidden, grad, ld, rows_of(&pb.x, r0, dweight), pb.x.ld,
+                             dweight + c0 * pb.n_hidden, pb.n_hidden)
+        else:
+            fx_weight_grad_d(n_classes, n_rows, pb.n_hidden, grad, ld, rows_of(&pb.x, r0, dweight), pb.x.ld,
+                             dweight + c0 * pb.n_hidden, pb.n_hidden)
+    elif pb.n_hidden > 0:
         # dweight^T (D x classes) += op(X^T) (D x rows) . G (rows x classes)
         gemm(NO_TRANS if pb.x.row_major else TRANS, TRANS, pb.n_hidden, n_classes, n_rows,
              rows_of(&pb.x, r0, dweight), pb.x.ld, grad, ld, 1, dweight + c0 * pb.n_hidden, pb.n_hidden)
@@ -284,7 +333,14 @@ cdef void input_grad_block(const Problem *pb, const floating *grad, int ld,
                            floating *dx   # OUT (n_rows, n_hidden) C-order, accumulated
                            ) noexcept nogil:
     """dx[r0:] += G . weight[c0:c0 + n_classes], G (n_rows x n_classes), rows ld apart."""
-    if pb.n_hidden > 0:
+    if pb.n_hidden > 0 and pb.tiled:
+        if floating is float:
+            fx_input_grad_f(n_rows, n_classes, pb.n_hidden, grad, ld, rows_of(&pb.weight, c0, dx),
+                            pb.weight.ld, dx + r0 * pb.n_hidden, pb.n_hidden)
+        else:
+            fx_input_grad_d(n_rows, n_classes, pb.n_hidden, grad, ld, rows_of(&pb.weight, c0, dx),
+                            pb.weight.ld, dx + r0 * pb.n_hidden, pb.n_hidden)
+    elif pb.n_hidden > 0:
         # dx^T (D x rows) += op(W^T) (D x classes) . G^T (classes x rows)
         gemm(NO_TRANS if pb.weight.row_major else TRANS, NO_TRANS, pb.n_hidden, n_rows, n_classes,
              rows_of(&pb.weight, c0, dx), pb.weight.ld, grad, ld, 1, dx + r0 * pb.n_hidden, pb.n_hidden)
@@ -380,10 +436,14 @@ cdef void panel_group(const Problem *pb, int group, index_t *kind, const Slots *
     cdef Py_ssize_t c0 = group_start(pb.n_classes, group, pb.n_groups)
     cdef Py_ssize_t cls_hi = group_start(pb.n_classes, group + 1, pb.n_groups)
     cdef int nc, ld = <int>pb.n_classes
+    # equal blocks: a thin last block (1032 classes = 1024 + 8) would run
+    # the products' narrow path (fx_gemm.h) or a BLAS call below its speed
+    cdef Py_ssize_t n_blocks = (cls_hi - c0 + pb.block_classes - 1) // pb.block_classes
+    cdef Py_ssize_t block = (cls_hi - c0 + n_blocks - 1) // n_blocks if n_blocks else 0
     if next_rows:
         clear_slots(slots, group, 0, next_rows)
     while c0 < cls_hi:
-        nc = <int>min(<Py_ssize_t>pb.block_classes, cls_hi - c0)
+        nc = <int>min(block, cls_hi - c0)
         if done_rows:
             grad_block(pb, panel + c0, ld, done_r0, done_rows, c0, nc, kind, row_max, log_sum)
             weight_grad_block(pb, panel + c0, ld, done_r0, done_rows, c0, nc, dweight, dbias)
@@ -417,6 +477,13 @@ cdef double panel_sweep(const Problem *pb, index_t *kind, const Slots *slots,
             return total
         if done_rows and dx_parts != NULL:
             memset(dx_parts, 0, n_threads * part_size * sizeof(floating))
+        if next_rows and pb.xt != NULL:
+            if floating is float:
+                fx_pack_xt_f(next_rows, pb.n_hidden, rows_of(&pb.x, next_r0, dx), pb.x.ld,
+                             <float *>pb.xt, pb.ld_xt)
+            else:
+                fx_pack_xt_d(next_rows, pb.n_hidden, rows_of(&pb.x, next_r0, dx), pb.x.ld,
+                             <double *>pb.xt, pb.ld_xt)
         with parallel(num_threads=n_threads):
             part = dx_parts + threadid() * part_size if dx_parts != NULL else NULL
             for group in prange(pb.n_groups, schedule='dynamic', chunksize=1):
@@ -453,6 +520,8 @@ def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one 
                 floating[:, :, ::1] scratch,      # tile sweep: (n_threads, block_rows, block_classes);
                                                   # panel sweep: (1, panel_rows, n_classes)
                 floating[:, :, ::1] dx_parts,     # panel sweep: (n_threads, panel_rows, n_hidden), else None
+                floating[:, ::1] xt,              # panel sweep: (n_hidden, panel_rows rounded up to a
+                                                  # multiple of FX_GEMM_PAD) zeros, else None
                 bint panels,                      # the panel sweep (gradients only)
                 int block_classes,                # panel sweep: classes per gemm
                 double[:, :, ::1] partials,       # (3, n_groups, n_rows, or panel_rows for panels)
@@ -500,6 +569,13 @@ def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one 
     pb.smoothing = smoothing
     pb.z_loss = z_loss
     pb.grad_scale = grad_scale
+    # below FX_GEMM_PAD hidden values a tile's vectors would be mostly padding
+    pb.tiled = FX_GEMM and x_row_major and weight_row_major and pb.n_hidden >= FX_GEMM_PAD
+    pb.xt = NULL
+    pb.ld_xt = 0
+    if pb.tiled and panels and want_grad and pb.n_hidden > 0 and xt is not None:
+        pb.xt = &xt[0, 0]
+        pb.ld_xt = xt.shape[1]
     slots.max = &partials[0, 0, 0]
     slots.sum = &partials[1, 0, 0]
     slots.logit_sum = &partials[2, 0, 0] if smoothing != 0.0 else NULL

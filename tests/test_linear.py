@@ -100,20 +100,38 @@ def test_default_blocks_with_partial_edges(rng, dtype, n_threads, n_rows):
     check(x, weight, labels, b, n_threads=n_threads)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_rows, n_hidden, n_classes, panel_rows", [
+    (100, 70, 301, 29), (100, 130, 301, 29), (40, 64, 301, 29),   # full and moved-back edge tiles
+    (40, 70, 301, 5), (40, 70, 5, 29)])                             # narrower than a tile
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_panels_with_full_and_partial_tiles(isa, rng, monkeypatch, dtype, n_rows, n_hidden, n_classes,
+                                            panel_rows, n_threads):
+    """Panels of 29 (or 5) rows, blocks of 33 classes, 64 to 130 hidden: in
+    the AVX-512 build the three products (pyx/fx_gemm.h) run full 6-row
+    tiles (64 floats or 32 doubles wide), moved-back edge tiles on both
+    axes, a thinner last panel, and the narrow path (5 rows, 5 classes)."""
+    monkeypatch.setattr(linear, "BLOCK_CLASSES", 33)
+    monkeypatch.setattr(linear, "_panel_rows", lambda n, *_: min(n, panel_rows))
+    x, weight, labels, b = make(rng, n_rows, n_hidden, n_classes, dtype)
+    check(x, weight, labels, b, n_threads=n_threads)
+    check(x, weight, labels, None, reduction="sum", n_threads=n_threads, softcap=3.0, label_smoothing=0.1)
+
+
 def test_panel_policy():
     """The panel and the threads' dx slices fit 1/40 of the logits (or the
     floor, or the cap); thinner than MIN_PANEL_ROWS, the tile sweep is used."""
     n_rows, n_classes, n_hidden, threads = 8192, 128256, 1024, 2
     rows = linear._panel_rows(n_rows, n_classes, n_hidden, threads, 4)
     assert rows >= linear.MIN_PANEL_ROWS
-    assert rows * (n_classes + threads * n_hidden) * 4 <= n_rows * n_classes * 4 // linear.PANEL_FRACTION
-    assert (rows + 1) * (n_classes + threads * n_hidden) * 4 > n_rows * n_classes * 4 // linear.PANEL_FRACTION
+    assert rows * (n_classes + (threads + 1) * n_hidden) * 4 <= n_rows * n_classes * 4 // linear.PANEL_FRACTION
+    assert (rows + 1) * (n_classes + (threads + 1) * n_hidden) * 4 > n_rows * n_classes * 4 // linear.PANEL_FRACTION
     assert linear._panel_rows(2048, n_classes, n_hidden, threads, 4) == 0   # 51 rows: tiles
     floor_rows = linear._panel_rows(1024, 16000, 512, threads, 4)   # the floor
-    assert floor_rows == linear.PANEL_FLOOR_BYTES // ((16000 + threads * 512) * 4) >= linear.MIN_PANEL_ROWS
+    assert floor_rows == linear.PANEL_FLOOR_BYTES // ((16000 + (threads + 1) * 512) * 4) >= linear.MIN_PANEL_ROWS
     assert linear._panel_rows(200, 10, 4, threads, 4) == 200   # every row fits one panel
     huge = linear._panel_rows(10**6, 50_000, 64, threads, 4)
-    assert huge * (50_000 + threads * 64) * 4 <= linear.PANEL_BYTES
+    assert huge * (50_000 + (threads + 1) * 64) * 4 <= linear.PANEL_BYTES
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -206,15 +206,15 @@ def _panel_groups(threads, n_classes):
 
 def _panel_rows(n_rows, n_classes, n_hidden, threads, itemsize):
     """Rows of the gradient's panel (rows x all classes, see pyx/_linear.pyx),
-    or 0 for the tile sweep.  The panel and the threads' dx slices (rows x
-    hidden each) take at most 1/PANEL_FRACTION of the logits' size (so the
+    or 0 for the tile sweep.  The panel, the threads' dx slices and the
+    transposed panel of x (rows x hidden each) take at most 1/PANEL_FRACTION of the logits' size (so the
     extra memory stays a small fraction of what the logits would take) or
     PANEL_FLOOR_BYTES if that is more (below it the memory
     is negligible next to the gradients), never more than PANEL_BYTES; and
     at least MIN_PANEL_ROWS rows (thinner panels make the three gemms slower
     than the tile sweep's four) unless it holds every row."""
     budget = min(PANEL_BYTES, max(PANEL_FLOOR_BYTES, n_rows * n_classes * itemsize // PANEL_FRACTION))
-    rows = min(n_rows, budget // max((n_classes + threads * n_hidden) * itemsize, 1))
+    rows = min(n_rows, budget // max((n_classes + (threads + 1) * n_hidden) * itemsize, 1))
     return rows if rows >= min(MIN_PANEL_ROWS, n_rows) and n_classes < 2**31 else 0
 
 
@@ -232,10 +232,13 @@ def _run(a):
     loss_rows = np.empty(n_rows, dtype=np.float64)
     stats = np.empty((2, n_rows), dtype=np.float64)
     panel_rows = _panel_rows(n_rows, n_classes, n_hidden, threads, dtype.itemsize) if a["want_grad"] else 0
-    dx_parts = None
+    dx_parts = xt = None
     if panel_rows:
         scratch = np.empty((1, panel_rows, n_classes), dtype=dtype)
         dx_parts = np.empty((threads, panel_rows, n_hidden), dtype=dtype)
+        if kernels.linear.TILED_PRODUCTS:   # the kernel uses it if the layouts allow
+            pad = kernels.linear.XT_PAD
+            xt = np.zeros((n_hidden, (panel_rows + pad - 1) // pad * pad), dtype=dtype)
         n_groups = _panel_groups(threads, n_classes)
         partials = np.empty((3, n_groups, panel_rows), dtype=np.float64)
     else:
@@ -255,7 +258,7 @@ def _run(a):
             x, *a["x_layout"], weight, *a["weight_layout"], a["bias"], a["labels"],
             ignore_index is not None, v.check_ignore_index(ignore_index),
             a["smoothing"], a["z_loss"], a["softcap"] or 0.0, loss_rows, stats, dx, dweight, dbias,
-            grad_scale, scratch, dx_parts, bool(panel_rows), BLOCK_CLASSES, partials, threads)
+            grad_scale, scratch, dx_parts, xt, bool(panel_rows), BLOCK_CLASSES, partials, threads)
     loss = reduce_rows(loss_rows, a["reduction"], denominator, dtype, total)
     lse = (stats[0] + stats[1]).astype(dtype)
     if dbias is not None:

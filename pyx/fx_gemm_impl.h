@@ -1,0 +1,227 @@
+/*
+ * Template of fx_gemm.h, instantiated for float (FX_SUF = f) and double
+ * (FX_SUF = d).  Include only from fx_gemm.h.
+ */
+
+#define FX_CAT_(a, b) a##_##b
+#define FX_CAT(a, b) FX_CAT_(a, b)
+#define FX_FN(name) FX_CAT(name, FX_SUF)
+#define FX_VEC FX_FN(fx_vec)
+#define NL ((Py_ssize_t)(FX_GEMM_BYTES / sizeof(FX_T)))   /* values per vector */
+#define NR (FX_GEMM_NV * NL)                              /* tile columns */
+#define MR FX_GEMM_MR                                     /* tile rows */
+
+/* aligned(sizeof(FX_T)): a vector may be loaded from any value's address */
+typedef FX_T FX_VEC __attribute__((vector_size(FX_GEMM_BYTES), aligned(sizeof(FX_T))));
+
+/*
+ * tile[i][0:NR] = sum_{k < n_k} a[i * ars + k * acs] * b[k * ldb + 0:NR],
+ * for i < MR.  Inlined into callers that fix ars or acs to 1, so that the
+ * MR scalars of a step are loaded from constant offsets.
+ */
+static inline __attribute__((always_inline)) void
+FX_FN(fx_tile)(Py_ssize_t n_k, const FX_T *a, Py_ssize_t ars, Py_ssize_t acs,
+               const FX_T *b, Py_ssize_t ldb, FX_T tile[MR][NR])
+{
+    FX_VEC acc[MR][FX_GEMM_NV];
+    Py_ssize_t i, k, v;
+    for (i = 0; i < MR; i++)
+        for (v = 0; v < FX_GEMM_NV; v++)
+            acc[i][v] = (FX_VEC){0};
+    for (k = 0; k < n_k; k++) {
+        FX_VEC row[FX_GEMM_NV];
+#pragma GCC unroll 8
+        for (v = 0; v < FX_GEMM_NV; v++)
+            row[v] = *(const FX_VEC *)(b + k * ldb + v * NL);
+#pragma GCC unroll 16
+        for (i = 0; i < MR; i++) {
+            const FX_T s = a[i * ars + k * acs];
+#pragma GCC unroll 8
+            for (v = 0; v < FX_GEMM_NV; v++)
+                acc[i][v] += s * row[v];
+        }
+    }
+    for (i = 0; i < MR; i++)
+        for (v = 0; v < FX_GEMM_NV; v++)
+            memcpy(&tile[i][v * NL], &acc[i][v], sizeof(FX_VEC));
+}
+
+/*
+ * Stores rows [i_from, MR) and columns [j_from, j_end) of a tile whose
+ * (0, 0) is out's (0, 0):
+ *     out[i * ldo + j] += tile[i][j]                (transposed == 0), or
+ *     out[j * ldo + i]  = tile[i][j] + bias[i]      (transposed == 1; bias may be NULL).
+ */
+static inline void FX_FN(fx_store)(FX_T tile[MR][NR], Py_ssize_t i_from, Py_ssize_t i_end,
+                                   Py_ssize_t j_from, Py_ssize_t j_end,
+                                   FX_T *out, Py_ssize_t ldo, int transposed, const FX_T *bias)
+{
+    Py_ssize_t i, j;
+    if (transposed) {
+        for (j = j_from; j < j_end; j++)
+            for (i = i_from; i < i_end; i++)
+                out[j * ldo + i] = tile[i][j] + (bias ? bias[i] : 0);
+    } else if (i_end == MR && j_from == 0 && j_end == NR) {
+        for (i = i_from; i < MR; i++)   /* NR constant: one vector add per half row */
+            for (j = 0; j < NR; j++)
+                out[i * ldo + j] += tile[i][j];
+    } else {
+        for (i = i_from; i < i_end; i++)
+            for (j = j_from; j < j_end; j++)
+                out[i * ldo + j] += tile[i][j];
+    }
+}
+
+/* steps of A and B a narrow tile copies at a time (fx_product_narrow) */
+#define KC 64
+/* steps of a B strip fx_product copies at a time: 32 KiB, L1 */
+#define KB (32768 / (Py_ssize_t)(NR * sizeof(FX_T)))
+
+/*
+ * fx_product for m < MR or (n < NR, B not padded): each tile's rows of A
+ * and columns of B are copied, KC steps at a time, into zero-padded
+ * MR x KC and KC x NR buffers, so the same register tile runs.
+ */
+static void FX_FN(fx_product_narrow)(Py_ssize_t m, Py_ssize_t n, Py_ssize_t n_k,
+                                     const FX_T *a, Py_ssize_t ars, Py_ssize_t acs,
+                                     const FX_T *b, Py_ssize_t ldb,
+                                     FX_T *out, Py_ssize_t ldo, int transposed, const FX_T *bias)
+{
+    FX_T a_pad[KC][MR] __attribute__((aligned(64)));
+    FX_T b_pad[KC][NR] __attribute__((aligned(64)));
+    FX_T part[MR][NR] __attribute__((aligned(64)));
+    FX_T tile[MR][NR] __attribute__((aligned(64)));
+    Py_ssize_t i0, j0, k0, i, j, k, mi, nj, kn;
+    for (j0 = 0; j0 < n; j0 += NR) {
+        nj = n - j0 < NR ? n - j0 : NR;
+        for (i0 = 0; i0 < m; i0 += MR) {
+            mi = m - i0 < MR ? m - i0 : MR;
+            memset(tile, 0, sizeof(tile));
+            for (k0 = 0; k0 < n_k; k0 += KC) {
+                kn = n_k - k0 < KC ? n_k - k0 : KC;
+                for (k = 0; k < kn; k++) {
+                    for (i = 0; i < MR; i++)
+                        a_pad[k][i] = i < mi ? a[(i0 + i) * ars + (k0 + k) * acs] : 0;
+                    for (j = 0; j < NR; j++)
+                        b_pad[k][j] = j < nj ? b[(k0 + k) * ldb + j0 + j] : 0;
+                }
+                FX_FN(fx_tile)(kn, &a_pad[0][0], 1, MR, &b_pad[0][0], NR, part);
+                for (i = 0; i < MR; i++)
+                    for (j = 0; j < NR; j++)
+                        tile[i][j] += part[i][j];
+            }
+            FX_FN(fx_store)(tile, 0, mi, 0, nj,
+                            transposed ? out + j0 * ldo + i0 : out + i0 * ldo + j0, ldo,
+                            transposed, bias ? bias + i0 : NULL);
+        }
+    }
+}
+
+/*
+ * The product P = A . B, A (m x n_k) with A[i, k] = a[i * ars + k * acs] and
+ * ars == 1 or acs == 1, B (n_k x n) with rows ldb apart and contiguous, into
+ * out as fx_store says.  b_padded: B's rows may be read up to the next
+ * multiple of NR past n.  Edge tiles are not partial: the last tile of each
+ * axis is moved back to end at the edge, overlapping its neighbour, and
+ * stores only the part not yet stored.  So every tile is a full MR x NR one
+ * on the operands where they lie; only products narrower than one tile take
+ * fx_product_narrow.
+ */
+static void FX_FN(fx_product)(Py_ssize_t m, Py_ssize_t n, Py_ssize_t n_k,
+                              const FX_T *a, Py_ssize_t ars, Py_ssize_t acs,
+                              const FX_T *b, Py_ssize_t ldb, int b_padded,
+                              FX_T *out, Py_ssize_t ldo, int transposed, const FX_T *bias)
+{
+    FX_T tile[MR][NR] __attribute__((aligned(64)));
+    FX_T b_strip[KB][NR] __attribute__((aligned(64)));
+    Py_ssize_t i0, j0, ib, jb, j_skip, j_end, k;
+    if (m < MR || (n < NR && !b_padded)) {
+        FX_FN(fx_product_narrow)(m, n, n_k, a, ars, acs, b, ldb, out, ldo, transposed, bias);
+        return;
+    }
+    /* A padded B (xt) is read where it lies, in one pass over k (its
+     * products store, they do not add).  Otherwise B's rows are ldb apart
+     * in the caller's array, often a multiple of 4 KiB (hidden = 1024), and
+     * a strip of them would fill a few cache sets and be read from the L3
+     * by every tile: each KB x NR strip is copied into b_strip once and
+     * read from L1 by all of the strip's tiles. */
+    Py_ssize_t kb_max = b_padded ? n_k + 1 : KB, k0, kb, ldp;
+    const FX_T *bp;
+    for (k0 = 0; k0 == 0 || k0 < n_k; k0 += kb_max) {
+        kb = n_k - k0 < kb_max ? n_k - k0 : kb_max;
+        for (j0 = 0; j0 < n; j0 += NR) {
+            jb = j0;
+            j_skip = 0;
+            if (!b_padded && j0 + NR > n) {
+                jb = n - NR;
+                j_skip = j0 - jb;
+            }
+            j_end = n - jb < NR ? n - jb : NR;
+            if (b_padded) {
+                bp = b + jb;
+                ldp = ldb;
+            } else {
+                for (k = 0; k < kb; k++)
+                    memcpy(&b_strip[k][0], b + (k0 + k) * ldb + jb, NR * sizeof(FX_T));
+                bp = &b_strip[0][0];
+                ldp = NR;
+            }
+            for (i0 = 0; i0 < m; i0 += MR) {
+                ib = i0 + MR > m ? m - MR : i0;
+                if (acs == 1)
+                    FX_FN(fx_tile)(kb, a + ib * ars + k0, ars, 1, bp, ldp, tile);
+                else
+                    FX_FN(fx_tile)(kb, a + ib + k0 * acs, 1, acs, bp, ldp, tile);
+                FX_FN(fx_store)(tile, i0 - ib, MR, j_skip, j_end,
+                                transposed ? out + jb * ldo + ib : out + ib * ldo + jb, ldo,
+                                transposed, bias ? bias + ib : NULL);
+            }
+        }
+    }
+}
+
+/* xt[d * ld_xt + p] = x[p * ld_x + d]: the panel's rows as columns */
+static void FX_FN(fx_pack_xt)(Py_ssize_t n_rows, Py_ssize_t n_hidden, const FX_T *x,
+                              Py_ssize_t ld_x, FX_T *xt, Py_ssize_t ld_xt)
+{
+    Py_ssize_t p0, d0, p, d;
+    for (p0 = 0; p0 < n_rows; p0 += 16)   /* 16 x 16 blocks: both sides stay in L1 */
+        for (d0 = 0; d0 < n_hidden; d0 += 16)
+            for (p = p0; p < n_rows && p < p0 + 16; p++)
+                for (d = d0; d < n_hidden && d < d0 + 16; d++)
+                    xt[d * ld_xt + p] = x[p * ld_x + d];
+}
+
+/* panel[p, c] = bias[c] + sum_d xt[d, p] w[c, d], p < n_rows, c < n_cls */
+static void FX_FN(fx_logits)(Py_ssize_t n_cls, Py_ssize_t n_rows, Py_ssize_t n_hidden,
+                             const FX_T *w, Py_ssize_t ld_w, const FX_T *xt, Py_ssize_t ld_xt,
+                             const FX_T *bias, FX_T *panel, Py_ssize_t ld_panel)
+{
+    FX_FN(fx_product)(n_cls, n_rows, n_hidden, w, ld_w, 1, xt, ld_xt, 1, panel, ld_panel, 1, bias);
+}
+
+/* dw[c, d] += sum_p g[p, c] x[p, d], c < n_cls, d < n_hidden */
+static void FX_FN(fx_weight_grad)(Py_ssize_t n_cls, Py_ssize_t n_rows, Py_ssize_t n_hidden,
+                                  const FX_T *g, Py_ssize_t ld_g, const FX_T *x, Py_ssize_t ld_x,
+                                  FX_T *dw, Py_ssize_t ld_dw)
+{
+    FX_FN(fx_product)(n_cls, n_hidden, n_rows, g, 1, ld_g, x, ld_x, 0, dw, ld_dw, 0, NULL);
+}
+
+/* dx[p, d] += sum_c g[p, c] w[c, d], p < n_rows, d < n_hidden */
+static void FX_FN(fx_input_grad)(Py_ssize_t n_rows, Py_ssize_t n_cls, Py_ssize_t n_hidden,
+                                 const FX_T *g, Py_ssize_t ld_g, const FX_T *w, Py_ssize_t ld_w,
+                                 FX_T *dx, Py_ssize_t ld_dx)
+{
+    FX_FN(fx_product)(n_rows, n_hidden, n_cls, g, ld_g, 1, w, ld_w, 0, dx, ld_dx, 0, NULL);
+}
+
+#undef KC
+#undef KB
+#undef MR
+#undef NR
+#undef NL
+#undef FX_VEC
+#undef FX_FN
+#undef FX_CAT
+#undef FX_CAT_
