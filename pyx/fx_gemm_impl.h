@@ -72,6 +72,27 @@ static inline void FX_FN(fx_store)(FX_T tile[MR][NR], Py_ssize_t i_from, Py_ssiz
     }
 }
 
+/*
+ * Asks for the lines of the tile's part of out (fx_store's layout) while
+ * the tile is computed: dweight's rows (and the panel, for the logits)
+ * come from memory, and the store would otherwise wait for them.
+ */
+static inline void FX_FN(fx_prefetch_out)(const FX_T *out, Py_ssize_t ldo, int transposed)
+{
+    const Py_ssize_t line = 64 / sizeof(FX_T);
+    Py_ssize_t i, j;
+    if (transposed) {
+        for (j = 0; j < NR; j++) {
+            __builtin_prefetch(out + j * ldo, 1, 3);
+            __builtin_prefetch(out + j * ldo + MR - 1, 1, 3);
+        }
+    } else {
+        for (i = 0; i < MR; i++)
+            for (j = 0; j < NR; j += line)
+                __builtin_prefetch(out + i * ldo + j, 1, 3);
+    }
+}
+
 /* steps of A and B a narrow tile copies at a time (fx_product_narrow) */
 #define KC 64
 /* steps of a B strip fx_product copies at a time: 32 KiB, L1 */
@@ -168,6 +189,8 @@ static void FX_FN(fx_product)(Py_ssize_t m, Py_ssize_t n, Py_ssize_t n_k,
             }
             for (i0 = 0; i0 < m; i0 += MR) {
                 ib = i0 + MR > m ? m - MR : i0;
+                FX_FN(fx_prefetch_out)(transposed ? out + jb * ldo + ib : out + ib * ldo + jb, ldo,
+                                       transposed);
                 if (acs == 1)
                     FX_FN(fx_tile)(kb, a + ib * ars + k0, ars, 1, bp, ldp, tile);
                 else

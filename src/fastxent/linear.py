@@ -23,15 +23,22 @@ from .sparse import reduce_rows
 BLOCK_ROWS = 1024
 BLOCK_CLASSES = 1024
 # The gradient's panel of rows x all classes (see _panel_rows).  Measured
-# on the same machine, float32, 2 threads, seconds (best of 2):
+# on the same machine, float32, 2 threads, seconds (best of 2), with
+# OpenBLAS's gemm (any build but AVX-512):
 #     panel rows            32     64     96    128    201    512   tile sweep
 #     1024 x 512 x 32000  1.06   0.81   0.73   0.67                    0.74
 #     2048 x 1024 x 128256       12.3   11.1   10.5    9.3    8.7     12.1
 # gemm packs weight's block once per call, twice per panel, so thin panels
-# pay for it: below 96 rows the tile sweep is as fast and smaller.
+# pay for it: below 96 rows the tile sweep is as fast and smaller.  With the
+# AVX-512 build's register-tiled products (pyx/fx_gemm.h), nothing is
+# packed, and panels win from 64 rows (2026-11-24, one run each):
+#     panel rows            32     48     64     96    128    201   tile sweep
+#     1024 x 512 x 32000  0.99   0.79   0.68   0.64   0.57           0.85
+#     2048 x 1024 x 128256              10.7   10.4          9.9     12.4
 PANEL_BYTES = 256 << 20
 PANEL_FLOOR_BYTES = 12 << 20
 MIN_PANEL_ROWS = 96
+MIN_PANEL_ROWS_TILED = 64
 # 1/40 of the logits: with the gradients and BLAS's own pack buffers (a
 # few MiB per thread) the extra peak stays under 5 % of the logits' size
 # from a few hundred MiB of logits up (tests/test_linear.py checks it at 512 MiB).
@@ -207,15 +214,17 @@ def _panel_groups(threads, n_classes):
 def _panel_rows(n_rows, n_classes, n_hidden, threads, itemsize):
     """Rows of the gradient's panel (rows x all classes, see pyx/_linear.pyx),
     or 0 for the tile sweep.  The panel, the threads' dx slices and the
-    transposed panel of x (rows x hidden each) take at most 1/PANEL_FRACTION of the logits' size (so the
-    extra memory stays a small fraction of what the logits would take) or
-    PANEL_FLOOR_BYTES if that is more (below it the memory
-    is negligible next to the gradients), never more than PANEL_BYTES; and
-    at least MIN_PANEL_ROWS rows (thinner panels make the three gemms slower
-    than the tile sweep's four) unless it holds every row."""
+    transposed panel of x (rows x hidden each) take at most 1/PANEL_FRACTION
+    of the logits' size (so the extra memory stays a small fraction of what
+    the logits would take) or PANEL_FLOOR_BYTES if that is more (below it the
+    memory is negligible next to the gradients), never more than PANEL_BYTES; and
+    at least MIN_PANEL_ROWS (MIN_PANEL_ROWS_TILED) rows (thinner panels
+    make the three products slower than the tile sweep's four) unless it
+    holds every row."""
     budget = min(PANEL_BYTES, max(PANEL_FLOOR_BYTES, n_rows * n_classes * itemsize // PANEL_FRACTION))
     rows = min(n_rows, budget // max((n_classes + (threads + 1) * n_hidden) * itemsize, 1))
-    return rows if rows >= min(MIN_PANEL_ROWS, n_rows) and n_classes < 2**31 else 0
+    min_rows = MIN_PANEL_ROWS_TILED if kernels.linear.TILED_PRODUCTS else MIN_PANEL_ROWS
+    return rows if rows >= min(min_rows, n_rows) and n_classes < 2**31 else 0
 
 
 def _run(a):
