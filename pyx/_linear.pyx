@@ -101,9 +101,19 @@ cdef extern from "fx_gemm.h" nogil:
     void fx_input_grad_d(Py_ssize_t n_rows, Py_ssize_t n_cls, Py_ssize_t n_hidden, const double *g,
                          Py_ssize_t ld_g, const double *w, Py_ssize_t ld_w, double *dx, Py_ssize_t ld_dx)
 
-# 1 when this build computes the panel sweep's products itself (fx_gemm.h)
-TILED_PRODUCTS = FX_GEMM
 XT_PAD = FX_GEMM_PAD
+
+
+cdef inline bint tiled(bint x_row_major, bint weight_row_major, Py_ssize_t n_hidden) noexcept nogil:
+    """Whether the products are fx_gemm.h's (design note a): below
+    FX_GEMM_PAD hidden values a tile's vectors would be mostly padding."""
+    return FX_GEMM and x_row_major and weight_row_major and n_hidden >= FX_GEMM_PAD
+
+
+def tiled_products(bint x_row_major, bint weight_row_major, Py_ssize_t n_hidden):
+    """For fastxent/linear.py: whether linear_xent will use fx_gemm.h's
+    products (and so wants xt for the panel sweep)."""
+    return tiled(x_row_major, weight_row_major, n_hidden)
 
 
 cdef struct Operand:
@@ -176,7 +186,7 @@ cdef void logits_block(const Problem *pb, Py_ssize_t r0, int n_rows, Py_ssize_t 
     cdef const floating *x = rows_of(&pb.x, r0, out)
     cdef const floating *w = rows_of(&pb.weight, c0, out)
     cdef const floating *bias = <const floating *>pb.bias + c0 if pb.bias != NULL else NULL
-    if pb.xt != NULL and pb.n_hidden > 0:   # panel sweep: xt holds rows r0...
+    if pb.xt != NULL:   # tiled panel sweep: xt holds rows r0...
         if floating is float:
             fx_logits_f(n_classes, n_rows, pb.n_hidden, w, pb.weight.ld, <const float *>pb.xt, pb.ld_xt,
                         bias, out, ld_out)
@@ -315,7 +325,7 @@ cdef void weight_grad_block(const Problem *pb, const floating *grad, int ld,
             g = grad + <Py_ssize_t>r * ld
             for j in range(n_classes):
                 dbias[c0 + j] += g[j]
-    if pb.n_hidden > 0 and pb.tiled:
+    if pb.tiled:
         if floating is float:
             fx_weight_grad_f(n_classes, n_rows, pb.n_hidden, grad, ld, rows_of(&pb.x, r0, dweight), pb.x.ld,
                              dweight + c0 * pb.n_hidden, pb.n_hidden)
@@ -333,7 +343,7 @@ cdef void input_grad_block(const Problem *pb, const floating *grad, int ld,
                            floating *dx   # OUT (n_rows, n_hidden) C-order, accumulated
                            ) noexcept nogil:
     """dx[r0:] += G . weight[c0:c0 + n_classes], G (n_rows x n_classes), rows ld apart."""
-    if pb.n_hidden > 0 and pb.tiled:
+    if pb.tiled:
         if floating is float:
             fx_input_grad_f(n_rows, n_classes, pb.n_hidden, grad, ld, rows_of(&pb.weight, c0, dx),
                             pb.weight.ld, dx + r0 * pb.n_hidden, pb.n_hidden)
@@ -520,8 +530,8 @@ def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one 
                 floating[:, :, ::1] scratch,      # tile sweep: (n_threads, block_rows, block_classes);
                                                   # panel sweep: (1, panel_rows, n_classes)
                 floating[:, :, ::1] dx_parts,     # panel sweep: (n_threads, panel_rows, n_hidden), else None
-                floating[:, ::1] xt,              # panel sweep: (n_hidden, panel_rows rounded up to a
-                                                  # multiple of FX_GEMM_PAD) zeros, else None
+                floating[:, ::1] xt,              # panel sweep if tiled_products(): (n_hidden, panel_rows
+                                                  # rounded up to a multiple of XT_PAD) zeros, else None
                 bint panels,                      # the panel sweep (gradients only)
                 int block_classes,                # panel sweep: classes per gemm
                 double[:, :, ::1] partials,       # (3, n_groups, n_rows, or panel_rows for panels)
@@ -569,11 +579,10 @@ def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one 
     pb.smoothing = smoothing
     pb.z_loss = z_loss
     pb.grad_scale = grad_scale
-    # below FX_GEMM_PAD hidden values a tile's vectors would be mostly padding
-    pb.tiled = FX_GEMM and x_row_major and weight_row_major and pb.n_hidden >= FX_GEMM_PAD
+    pb.tiled = tiled(x_row_major, weight_row_major, pb.n_hidden)
     pb.xt = NULL
     pb.ld_xt = 0
-    if pb.tiled and panels and want_grad and pb.n_hidden > 0 and xt is not None:
+    if pb.tiled and panels and want_grad and xt is not None:
         pb.xt = &xt[0, 0]
         pb.ld_xt = xt.shape[1]
     slots.max = &partials[0, 0, 0]

@@ -118,25 +118,33 @@ def test_panels_with_full_and_partial_tiles(isa, rng, monkeypatch, dtype, n_rows
     check(x, weight, labels, None, reduction="sum", n_threads=n_threads, softcap=3.0, label_smoothing=0.1)
 
 
-def test_panel_policy(isa):
+def test_tiled_products_rule(isa):
+    """fx_gemm.h's products in the AVX-512 build (GCC/Clang) for C-ordered x
+    and weight with at least 64 hidden values; BLAS otherwise."""
+    from fastxent._dispatch import kernels
+    assert kernels.linear.tiled_products(True, True, 64) == (isa == "avx512")
+    for layout in ((False, True, 64), (True, False, 64), (True, True, 63)):
+        assert not kernels.linear.tiled_products(*layout)
+
+
+@pytest.mark.parametrize("tiled", [False, True])
+def test_panel_policy(tiled):
     """The panel, the threads' dx slices and x's transposed panel fit 1/40 of
     the logits (or the floor, or the cap); thinner than MIN_PANEL_ROWS (64
-    rows in the AVX-512 build, whose products pack nothing), the tile sweep
-    is used."""
-    from fastxent._dispatch import kernels
-    tiled = kernels.linear.TILED_PRODUCTS
+    rows when the products are fx_gemm.h's, which pack nothing), the tile
+    sweep is used."""
     min_rows = linear.MIN_PANEL_ROWS_TILED if tiled else linear.MIN_PANEL_ROWS
     n_rows, n_classes, n_hidden, threads = 8192, 128256, 1024, 2
-    rows = linear._panel_rows(n_rows, n_classes, n_hidden, threads, 4)
+    rows = linear._panel_rows(n_rows, n_classes, n_hidden, threads, 4, tiled)
     assert rows >= min_rows
     assert rows * (n_classes + (threads + 1) * n_hidden) * 4 <= n_rows * n_classes * 4 // linear.PANEL_FRACTION
     assert (rows + 1) * (n_classes + (threads + 1) * n_hidden) * 4 > n_rows * n_classes * 4 // linear.PANEL_FRACTION
-    assert linear._panel_rows(2048, n_classes, n_hidden, threads, 4) == 0   # 50 rows: tiles
-    assert linear._panel_rows(3200, n_classes, n_hidden, threads, 4) == (78 if tiled else 0)
-    floor_rows = linear._panel_rows(1024, 16000, 512, threads, 4)   # the floor
+    assert linear._panel_rows(2048, n_classes, n_hidden, threads, 4, tiled) == 0   # 50 rows: tiles
+    assert linear._panel_rows(3200, n_classes, n_hidden, threads, 4, tiled) == (78 if tiled else 0)
+    floor_rows = linear._panel_rows(1024, 16000, 512, threads, 4, tiled)   # the floor
     assert floor_rows == linear.PANEL_FLOOR_BYTES // ((16000 + (threads + 1) * 512) * 4) >= min_rows
-    assert linear._panel_rows(200, 10, 4, threads, 4) == 200   # every row fits one panel
-    huge = linear._panel_rows(10**6, 50_000, 64, threads, 4)
+    assert linear._panel_rows(200, 10, 4, threads, 4, tiled) == 200   # every row fits one panel
+    huge = linear._panel_rows(10**6, 50_000, 64, threads, 4, tiled)
     assert huge * (50_000 + (threads + 1) * 64) * 4 <= linear.PANEL_BYTES
 
 

@@ -211,19 +211,19 @@ def _panel_groups(threads, n_classes):
     return max(threads, min(16 * threads, n_classes // BLOCK_CLASSES))
 
 
-def _panel_rows(n_rows, n_classes, n_hidden, threads, itemsize):
+def _panel_rows(n_rows, n_classes, n_hidden, threads, itemsize, tiled):
     """Rows of the gradient's panel (rows x all classes, see pyx/_linear.pyx),
     or 0 for the tile sweep.  The panel, the threads' dx slices and the
     transposed panel of x (rows x hidden each) take at most 1/PANEL_FRACTION
     of the logits' size (so the extra memory stays a small fraction of what
     the logits would take) or PANEL_FLOOR_BYTES if that is more (below it the
     memory is negligible next to the gradients), never more than PANEL_BYTES; and
-    at least MIN_PANEL_ROWS (MIN_PANEL_ROWS_TILED) rows (thinner panels
-    make the three products slower than the tile sweep's four) unless it
-    holds every row."""
+    at least MIN_PANEL_ROWS (MIN_PANEL_ROWS_TILED when the products are
+    fx_gemm.h's) rows (thinner panels make the three products slower than
+    the tile sweep's four) unless it holds every row."""
     budget = min(PANEL_BYTES, max(PANEL_FLOOR_BYTES, n_rows * n_classes * itemsize // PANEL_FRACTION))
     rows = min(n_rows, budget // max((n_classes + (threads + 1) * n_hidden) * itemsize, 1))
-    min_rows = MIN_PANEL_ROWS_TILED if kernels.linear.TILED_PRODUCTS else MIN_PANEL_ROWS
+    min_rows = MIN_PANEL_ROWS_TILED if tiled else MIN_PANEL_ROWS
     return rows if rows >= min(min_rows, n_rows) and n_classes < 2**31 else 0
 
 
@@ -240,12 +240,13 @@ def _run(a):
 
     loss_rows = np.empty(n_rows, dtype=np.float64)
     stats = np.empty((2, n_rows), dtype=np.float64)
-    panel_rows = _panel_rows(n_rows, n_classes, n_hidden, threads, dtype.itemsize) if a["want_grad"] else 0
+    tiled = kernels.linear.tiled_products(a["x_layout"][0], a["weight_layout"][0], n_hidden)
+    panel_rows = _panel_rows(n_rows, n_classes, n_hidden, threads, dtype.itemsize, tiled) if a["want_grad"] else 0
     dx_parts = xt = None
     if panel_rows:
         scratch = np.empty((1, panel_rows, n_classes), dtype=dtype)
         dx_parts = np.empty((threads, panel_rows, n_hidden), dtype=dtype)
-        if kernels.linear.TILED_PRODUCTS:   # the kernel uses it if the layouts allow
+        if tiled:
             pad = kernels.linear.XT_PAD
             xt = np.zeros((n_hidden, (panel_rows + pad - 1) // pad * pad), dtype=dtype)
         n_groups = _panel_groups(threads, n_classes)
