@@ -13,10 +13,10 @@
  * 2048 x 1024 x 128256).  Here each product is a sum of rank-1 updates of
  * an MR x NR register tile: NR consecutive values of a row of one operand
  * (the vector operand: x's or weight's hidden values, or the transposed x
- * panel xt) times a broadcast value of the other, read where it lies.  The
- * only copies: xt, once per panel (O(panel rows x hidden)), and 32 KiB
- * strips of the vector operand, straight row copies that keep a strip in L1
- * when the caller's rows are a multiple of 4 KiB apart.
+ * panel xt) times a broadcast value of the other, both read where they lie
+ * and blocked so that a tile's broadcast values stay in L1 and the vector
+ * rows its neighbours share in L2 (fx_product).  The only copy is xt, once
+ * per panel (O(panel rows x hidden)).
  *
  * Built only with GCC/Clang vector extensions at the AVX-512 level
  * (FX_GEMM = 1); elsewhere FX_GEMM = 0 and _linear.pyx calls BLAS.  The

@@ -101,17 +101,22 @@ def test_default_blocks_with_partial_edges(rng, dtype, n_threads, n_rows):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n_rows, n_hidden, n_classes, panel_rows", [
-    (100, 70, 301, 29), (100, 130, 301, 29), (40, 64, 301, 29),   # full and moved-back edge tiles
-    (40, 70, 301, 5), (40, 70, 5, 29)])                             # narrower than a tile
+@pytest.mark.parametrize("n_rows, n_hidden, n_classes, panel_rows, block_classes", [
+    (100, 70, 301, 29, 33), (100, 130, 301, 29, 33), (40, 64, 301, 29, 33),   # full, moved-back tiles
+    (100, 70, 301, 40, 33),                                    # last strip of xt: 1 to 3 vectors
+    (40, 70, 301, 5, 33), (40, 70, 5, 29, 33),                 # narrower than a tile
+    (600, 300, 700, 256, 700), (600, 300, 700, 300, 700)])     # k in chunks, hidden in L2 blocks
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_panels_with_full_and_partial_tiles(isa, rng, monkeypatch, dtype, n_rows, n_hidden, n_classes,
-                                            panel_rows, n_threads):
-    """Panels of 29 (or 5) rows, blocks of 33 classes, 64 to 130 hidden: in
-    the AVX-512 build the three products (pyx/fx_gemm.h) run full 6-row
-    tiles (64 floats or 32 doubles wide), moved-back edge tiles on both
-    axes, a thinner last panel, and the narrow path (5 rows, 5 classes)."""
-    monkeypatch.setattr(linear, "BLOCK_CLASSES", 33)
+                                            panel_rows, block_classes, n_threads):
+    """Panels of 5 to 300 rows, blocks of 33 to 700 classes, 64 to 300
+    hidden: in the AVX-512 build the three products (pyx/fx_gemm.h) run full
+    6-row tiles (64 floats or 32 doubles wide), moved-back edge tiles on both
+    axes, last strips of xt 1 to 4 vectors wide, a thinner last panel, the
+    narrow path (5 rows, 5 classes), and k in chunks of at most 256 steps
+    (more than 256 panel rows or classes in a block) with hidden in blocks
+    (300 hidden: two blocks)."""
+    monkeypatch.setattr(linear, "BLOCK_CLASSES", block_classes)
     monkeypatch.setattr(linear, "_panel_rows", lambda n, *_: min(n, panel_rows))
     x, weight, labels, b = make(rng, n_rows, n_hidden, n_classes, dtype)
     check(x, weight, labels, b, n_threads=n_threads)
