@@ -140,14 +140,19 @@ def test_panel_policy(tiled):
     sweep is used."""
     min_rows = linear.MIN_PANEL_ROWS_TILED if tiled else linear.MIN_PANEL_ROWS
     n_rows, n_classes, n_hidden, threads = 8192, 128256, 1024, 2
+    row_bytes = (n_classes + (threads + 1) * n_hidden) * 4
+    most = n_rows * n_classes * 4 // linear.PANEL_FRACTION // row_bytes   # 204 rows fit 1/40 of the logits
     rows = linear._panel_rows(n_rows, n_classes, n_hidden, threads, 4, tiled)
-    assert rows >= min_rows
-    assert rows * (n_classes + (threads + 1) * n_hidden) * 4 <= n_rows * n_classes * 4 // linear.PANEL_FRACTION
-    assert (rows + 1) * (n_classes + (threads + 1) * n_hidden) * 4 > n_rows * n_classes * 4 // linear.PANEL_FRACTION
+    assert min_rows <= rows <= most
+    # as few panels as the budget allows (41), of equal rows: 200, 200, ..., 192
+    n_panels = -(-n_rows // rows)
+    assert n_panels == -(-n_rows // most) == 41 and rows == 200
     assert linear._panel_rows(2048, n_classes, n_hidden, threads, 4, tiled) == 0   # 50 rows: tiles
-    assert linear._panel_rows(3200, n_classes, n_hidden, threads, 4, tiled) == (78 if tiled else 0)
-    floor_rows = linear._panel_rows(1024, 16000, 512, threads, 4, tiled)   # the floor
-    assert floor_rows == linear.PANEL_FLOOR_BYTES // ((16000 + (threads + 1) * 512) * 4) >= min_rows
+    assert linear._panel_rows(3200, n_classes, n_hidden, threads, 4, tiled) == (77 if tiled else 0)   # 78 fit
+    floor_rows = linear._panel_rows(1024, 16000, 512, threads, 4, tiled)   # the floor: 179 rows fit
+    assert linear.PANEL_FLOOR_BYTES // ((16000 + (threads + 1) * 512) * 4) == 179
+    assert floor_rows == 171 >= min_rows   # 6 panels
+    assert linear._panel_rows(1024, 32000, 512, threads, 4, tiled) == (86 if tiled else 0)   # 93 fit: 12 panels, not 11 + 1 row
     assert linear._panel_rows(200, 10, 4, threads, 4, tiled) == 200   # every row fits one panel
     huge = linear._panel_rows(10**6, 50_000, 64, threads, 4, tiled)
     assert huge * (50_000 + (threads + 1) * 64) * 4 <= linear.PANEL_BYTES

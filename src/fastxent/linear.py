@@ -220,11 +220,18 @@ def _panel_rows(n_rows, n_classes, n_hidden, threads, itemsize, tiled):
     memory is negligible next to the gradients), never more than PANEL_BYTES; and
     at least MIN_PANEL_ROWS (MIN_PANEL_ROWS_TILED when the products are
     fx_gemm.h's) rows (thinner panels make the three products slower than
-    the tile sweep's four) unless it holds every row."""
+    the tile sweep's four) unless it holds every row; then the rows are
+    spread evenly over as many panels as that takes."""
     budget = min(PANEL_BYTES, max(PANEL_FLOOR_BYTES, n_rows * n_classes * itemsize // PANEL_FRACTION))
     rows = min(n_rows, budget // max((n_classes + (threads + 1) * n_hidden) * itemsize, 1))
     min_rows = MIN_PANEL_ROWS_TILED if tiled else MIN_PANEL_ROWS
-    return rows if rows >= min(min_rows, n_rows) and n_classes < 2**31 else 0
+    if rows < max(1, min(min_rows, n_rows)) or n_classes >= 2**31:
+        return 0
+    # panels of equal rows: each panel walks all of weight and dweight, and
+    # a thin last one (1024 rows in 93-row panels: a last panel of 1 row)
+    # would cost that walk for almost no work
+    n_panels = -(-n_rows // rows)
+    return -(-n_rows // n_panels)
 
 
 def _run(a):
