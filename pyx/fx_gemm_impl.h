@@ -16,17 +16,18 @@ typedef FX_T FX_VEC __attribute__((vector_size(FX_GEMM_BYTES), aligned(sizeof(FX
 
 /*
  * tile[i][0:nv * NL] = sum_{k < n_k} a[i * ars + k * acs] * b[k * ldb + 0:nv * NL],
- * for i < MR (nv <= FX_GEMM_NV vectors; the rest of tile is left as is).
- * Inlined into callers that fix nv and ars or acs to 1, so that the MR
- * scalars of a step are loaded from constant offsets.
+ * for i < mr (mr <= MR rows, nv <= FX_GEMM_NV vectors; the rest of tile is
+ * left as is, and A's rows from mr on are not read).  Inlined into callers
+ * that fix mr, nv and ars or acs to 1, so that the mr scalars of a step
+ * are loaded from constant offsets.
  */
 static inline __attribute__((always_inline)) void
 FX_FN(fx_tile)(Py_ssize_t n_k, const FX_T *a, Py_ssize_t ars, Py_ssize_t acs,
-               const FX_T *b, Py_ssize_t ldb, FX_T tile[MR][NR], const int nv)
+               const FX_T *b, Py_ssize_t ldb, FX_T tile[MR][NR], const int mr, const int nv)
 {
     FX_VEC acc[MR][FX_GEMM_NV];
     Py_ssize_t i, k, v;
-    for (i = 0; i < MR; i++)
+    for (i = 0; i < mr; i++)
         for (v = 0; v < nv; v++)
             acc[i][v] = (FX_VEC){0};
     for (k = 0; k < n_k; k++) {
@@ -35,29 +36,43 @@ FX_FN(fx_tile)(Py_ssize_t n_k, const FX_T *a, Py_ssize_t ars, Py_ssize_t acs,
         for (v = 0; v < nv; v++)
             row[v] = *(const FX_VEC *)(b + k * ldb + v * NL);
 #pragma GCC unroll 16
-        for (i = 0; i < MR; i++) {
+        for (i = 0; i < mr; i++) {
             const FX_T s = a[i * ars + k * acs];
 #pragma GCC unroll 8
             for (v = 0; v < nv; v++)
                 acc[i][v] += s * row[v];
         }
     }
-    for (i = 0; i < MR; i++)
+    for (i = 0; i < mr; i++)
         for (v = 0; v < nv; v++)
             memcpy(&tile[i][v * NL], &acc[i][v], sizeof(FX_VEC));
 }
 
-/* fx_tile with its vectors chosen at run time (1 <= nv <= FX_GEMM_NV) */
+/* fx_tile with its rows or its vectors chosen at run time: a full tile
+ * (mr = MR, nv = FX_GEMM_NV), the last strip of a padded B (mr = MR,
+ * 1 <= nv < FX_GEMM_NV) or A's last rows (1 <= mr < MR, nv = FX_GEMM_NV) */
 static inline __attribute__((always_inline)) void
-FX_FN(fx_tile_nv)(Py_ssize_t n_k, const FX_T *a, Py_ssize_t ars, Py_ssize_t acs,
-                  const FX_T *b, Py_ssize_t ldb, FX_T tile[MR][NR], int nv)
+FX_FN(fx_tile_edge)(Py_ssize_t n_k, const FX_T *a, Py_ssize_t ars, Py_ssize_t acs,
+                    const FX_T *b, Py_ssize_t ldb, FX_T tile[MR][NR], int mr, int nv)
 {
-    switch (nv) {
-    case 1: FX_FN(fx_tile)(n_k, a, ars, acs, b, ldb, tile, 1); break;
-    case 2: FX_FN(fx_tile)(n_k, a, ars, acs, b, ldb, tile, 2); break;
-    case 3: FX_FN(fx_tile)(n_k, a, ars, acs, b, ldb, tile, 3); break;
-    default: FX_FN(fx_tile)(n_k, a, ars, acs, b, ldb, tile, FX_GEMM_NV);
+#define FX_TILE(r, v) FX_FN(fx_tile)(n_k, a, ars, acs, b, ldb, tile, r, v); break
+    if (mr == MR) {
+        switch (nv) {
+        case 1: FX_TILE(MR, 1);
+        case 2: FX_TILE(MR, 2);
+        case 3: FX_TILE(MR, 3);
+        default: FX_TILE(MR, FX_GEMM_NV);
+        }
+    } else {
+        switch (mr) {
+        case 1: FX_TILE(1, FX_GEMM_NV);
+        case 2: FX_TILE(2, FX_GEMM_NV);
+        case 3: FX_TILE(3, FX_GEMM_NV);
+        case 4: FX_TILE(4, FX_GEMM_NV);
+        default: FX_TILE(5, FX_GEMM_NV);
+        }
     }
+#undef FX_TILE
 }
 
 /*
@@ -149,7 +164,7 @@ static void FX_FN(fx_product_narrow)(Py_ssize_t m, Py_ssize_t n, Py_ssize_t n_k,
                     for (j = 0; j < NR; j++)
                         b_pad[k][j] = j < nj ? b[(k0 + k) * ldb + j0 + j] : 0;
                 }
-                FX_FN(fx_tile)(kn, &a_pad[0][0], 1, MR, &b_pad[0][0], NR, part, FX_GEMM_NV);
+                FX_FN(fx_tile)(kn, &a_pad[0][0], 1, MR, &b_pad[0][0], NR, part, MR, FX_GEMM_NV);
                 for (i = 0; i < MR; i++)
                     for (j = 0; j < NR; j++)
                         tile[i][j] += part[i][j];
@@ -178,12 +193,13 @@ static void FX_FN(fx_product_narrow)(Py_ssize_t m, Py_ssize_t n, Py_ssize_t n_k,
  * 172-181 -> 181-189 at 204 rows x 1024; dx 149-154 -> 158-160 and
  * 174-180 -> 185-188.
  *
- * Edge tiles are not partial: the last tile of each axis is moved back to
- * end at the edge, overlapping its neighbour, and stores only the part not
- * yet stored (a padded B's last strip instead takes as few vectors as
- * cover its columns).  So every tile is a full MR x NR one on the operands
- * where they lie; only products narrower than one tile take
- * fx_product_narrow.
+ * Edges: A's last rows take a tile of that many rows, and a padded B's
+ * last strip as few vectors as cover its columns (the panel's rows are
+ * rarely a multiple of NR, nor of MR: 86 rows cost 96 x 90 before).  An
+ * unpadded B's last strip, and A's last rows on a padded B's last strip,
+ * are instead a full tile moved back to end at the edge, overlapping its
+ * neighbour, that stores only the part not yet stored.  Products narrower
+ * than one tile take fx_product_narrow.
  */
 static void FX_FN(fx_product)(Py_ssize_t m, Py_ssize_t n, Py_ssize_t n_k,
                               const FX_T *a, Py_ssize_t ars, Py_ssize_t acs,
@@ -193,7 +209,7 @@ static void FX_FN(fx_product)(Py_ssize_t m, Py_ssize_t n, Py_ssize_t n_k,
     FX_T tile[MR][NR] __attribute__((aligned(64)));
     Py_ssize_t n_chunks, kb_max, k0, kb, jn, jc, j0, i0, ib, jb, j_skip, j_end, k, j;
     FX_T *o;
-    int nv;
+    int mr, nv;
     if (m < MR || (n < NR && !b_padded)) {
         FX_FN(fx_product_narrow)(m, n, n_k, a, ars, acs, b, ldb, out, ldo, transposed, bias);
         return;
@@ -214,7 +230,6 @@ static void FX_FN(fx_product)(Py_ssize_t m, Py_ssize_t n, Py_ssize_t n_k,
             Py_ssize_t n_tiles = (m + MR - 1) / MR * (((n - jc < jn ? n - jc : jn) + NR - 1) / NR);
             Py_ssize_t rows_per_tile = next_kb > 0 ? (next_kb + n_tiles - 1) / n_tiles : 0, next_row = 0;
             for (i0 = 0; i0 < m; i0 += MR) {
-                ib = i0 + MR > m ? m - MR : i0;
                 for (j0 = jc; j0 < n && j0 < jc + jn; j0 += NR) {
                     jb = j0;
                     j_skip = 0;
@@ -224,6 +239,14 @@ static void FX_FN(fx_product)(Py_ssize_t m, Py_ssize_t n, Py_ssize_t n_k,
                     }
                     j_end = n - jb < NR ? n - jb : NR;
                     nv = (int)((j_end + NL - 1) / NL);
+                    /* A's last rows: a tile of as many rows, but on the
+                     * last strip of a padded B, moved back to end at m */
+                    ib = i0;
+                    mr = m - i0 < MR ? (int)(m - i0) : MR;
+                    if (mr < MR && nv < FX_GEMM_NV) {
+                        ib = m - MR;
+                        mr = MR;
+                    }
                     o = transposed ? out + jb * ldo + ib : out + ib * ldo + jb;
                     if (transposed)   /* the next tiles share its lines */
                         FX_FN(fx_prefetch_out)(o, ldo, 1);
@@ -234,10 +257,10 @@ static void FX_FN(fx_product)(Py_ssize_t m, Py_ssize_t n, Py_ssize_t n_k,
                                                ldo, 0);
                     }
                     if (acs == 1)
-                        FX_FN(fx_tile_nv)(kb, a + ib * ars + k0, ars, 1, b + k0 * ldb + jb, ldb, tile, nv);
+                        FX_FN(fx_tile_edge)(kb, a + ib * ars + k0, ars, 1, b + k0 * ldb + jb, ldb, tile, mr, nv);
                     else
-                        FX_FN(fx_tile_nv)(kb, a + ib + k0 * acs, 1, acs, b + k0 * ldb + jb, ldb, tile, nv);
-                    FX_FN(fx_store)(tile, i0 - ib, MR, j_skip, j_end, o, ldo, transposed,
+                        FX_FN(fx_tile_edge)(kb, a + ib + k0 * acs, 1, acs, b + k0 * ldb + jb, ldb, tile, mr, nv);
+                    FX_FN(fx_store)(tile, i0 - ib, mr, j_skip, j_end, o, ldo, transposed,
                                     bias ? bias + ib : NULL);
                     for (k = 0; k < rows_per_tile && next_row < next_kb; k++, next_row++)
                         for (j = 0; j < jn && next_jc + j < n; j += 64 / (Py_ssize_t)sizeof(FX_T))
