@@ -10,10 +10,11 @@ a) Blocks.  The logits exist one block at a time (block_rows x block_classes),
    so every product below is written for the transposes.  x and weight may
    each be C- or Fortran-ordered (one contiguous axis, any leading stride).
    In the AVX-512 build, with both C-ordered and at least FX_GEMM_PAD
-   hidden values (pb.tiled), the gradients' products and the panel's
-   logits are fx_gemm.h's register-tiled loops instead: BLAS packs both
-   operands on every call, and the panel sweep would pay that for all of
-   weight twice per panel.
+   hidden values (pb.tiled), the forward's logits and the panel sweep's
+   three products are fx_gemm.h's register-tiled loops instead: BLAS packs
+   both operands on every call, and the panel sweep would pay that for all
+   of weight twice per panel (the four-product sweep of thin panels keeps
+   BLAS).
    Per row, the online log-sum-exp pair (max, sum) of a block's classes is
    merged into a per-(class group, row) slot (fx_lse_partial, fx_lse_merge),
    the target logit is taken as its block passes, and the slots are merged
@@ -21,7 +22,10 @@ a) Blocks.  The logits exist one block at a time (block_rows x block_classes),
 b) Forward (tile sweep).  The (rows x classes) plane is cut into
    n_groups x n_groups tiles (n_groups >= threads); threads take tiles
    dynamically, so a thread the OS holds back does not hold up the rest.
-   Extra memory: threads x one block, and O(groups x rows) doubles.
+   A tile is walked block by block, rows outer; with fx_gemm.h's products
+   each thread transposes a block of x's rows into its own slice of xt
+   once for all the tile's blocks of classes.  Extra memory: threads x one
+   block (and one transposed block of x), and O(groups x rows) doubles.
 c) Gradient: G = dloss/dlogits = scale * (softmax * (1 + 2 z lse)
    - (1 - eps) onehot - eps / C), times the soft-cap derivative, needs the
    row's final lse, so a block's logits are needed twice: once for the lse
@@ -137,7 +141,8 @@ cdef struct Problem:
     long long ignore_index
     double smoothing, z_loss, grad_scale
     bint tiled           # the products by fx_gemm.h (x and weight C-order), else BLAS
-    void *xt             # tiled panel sweep: (n_hidden, ld_xt), the next panel's x transposed
+    void *xt             # tiled: the panel sweep's (n_hidden, ld_xt), the next panel's x
+                         # transposed; the forward's (threads x n_hidden, ld_xt), one block's per thread
     Py_ssize_t ld_xt
 
 
@@ -178,21 +183,21 @@ cdef inline Py_ssize_t group_start(Py_ssize_t n, int group, int n_groups) noexce
 
 
 cdef void logits_block(const Problem *pb, Py_ssize_t r0, int n_rows, Py_ssize_t c0, int n_classes,
-                       floating *out, int ld_out) noexcept nogil:
+                       floating *out, int ld_out,
+                       const floating *xt) noexcept nogil:   # NULL, or rows r0... of x transposed
     """out (n_rows x n_classes, rows ld_out apart) = x[r0:] @ weight[c0:].T
-    + bias[c0:], soft-capped when asked.  Fortran: out^T = op(W) . op(X^T)."""
+    + bias[c0:], soft-capped when asked: by fx_gemm.h from xt (ld_xt apart)
+    when given, else by BLAS (Fortran: out^T = op(W) . op(X^T))."""
     cdef floating beta = 0
     cdef int r
     cdef const floating *x = rows_of(&pb.x, r0, out)
     cdef const floating *w = rows_of(&pb.weight, c0, out)
     cdef const floating *bias = <const floating *>pb.bias + c0 if pb.bias != NULL else NULL
-    if pb.xt != NULL:   # tiled panel sweep: xt holds rows r0...
+    if xt != NULL:
         if floating is float:
-            fx_logits_f(n_classes, n_rows, pb.n_hidden, w, pb.weight.ld, <const float *>pb.xt, pb.ld_xt,
-                        bias, out, ld_out)
+            fx_logits_f(n_classes, n_rows, pb.n_hidden, w, pb.weight.ld, xt, pb.ld_xt, bias, out, ld_out)
         else:
-            fx_logits_d(n_classes, n_rows, pb.n_hidden, w, pb.weight.ld, <const double *>pb.xt, pb.ld_xt,
-                        bias, out, ld_out)
+            fx_logits_d(n_classes, n_rows, pb.n_hidden, w, pb.weight.ld, xt, pb.ld_xt, bias, out, ld_out)
     elif pb.bias != NULL:
         for r in range(n_rows):
             memcpy(out + <Py_ssize_t>r * ld_out, bias, n_classes * sizeof(floating))
@@ -200,7 +205,7 @@ cdef void logits_block(const Problem *pb, Py_ssize_t r0, int n_rows, Py_ssize_t 
     elif pb.n_hidden == 0:
         for r in range(n_rows):
             memset(out + <Py_ssize_t>r * ld_out, 0, n_classes * sizeof(floating))
-    if pb.n_hidden > 0 and pb.xt == NULL:
+    if pb.n_hidden > 0 and xt == NULL:
         gemm(TRANS if pb.weight.row_major else NO_TRANS, NO_TRANS if pb.x.row_major else TRANS,
              n_classes, n_rows, pb.n_hidden, w, pb.weight.ld, x, pb.x.ld, beta, out, ld_out)
     if pb.softcap != 0.0:
@@ -361,7 +366,11 @@ cdef void input_grad_block(const Problem *pb, const floating *grad, int ld,
 cdef void forward_tile(const Problem *pb, int row_group, int class_group, index_t *kind,
                        const Slots *slots,
                        double *target,       # OUT (n_rows,) target logits
-                       floating *scratch) noexcept nogil:
+                       floating *scratch,
+                       floating *xt) noexcept nogil:   # NULL (BLAS), or this thread's (n_hidden, ld_xt)
+    """A tile's logits block by block, rows outer: with fx_gemm.h's
+    products each block of rows is transposed into xt once for all its
+    blocks of classes."""
     cdef Py_ssize_t row_lo = group_start(pb.n_rows, row_group, pb.n_groups)
     cdef Py_ssize_t row_hi = group_start(pb.n_rows, row_group + 1, pb.n_groups)
     cdef Py_ssize_t cls_lo = group_start(pb.n_classes, class_group, pb.n_groups)
@@ -369,16 +378,21 @@ cdef void forward_tile(const Problem *pb, int row_group, int class_group, index_
     cdef Py_ssize_t r0, c0
     cdef int nr, nc
     clear_slots(slots, class_group, row_lo, row_hi - row_lo)
-    c0 = cls_lo
-    while c0 < cls_hi:
-        nc = <int>min(<Py_ssize_t>pb.block_classes, cls_hi - c0)
-        r0 = row_lo
-        while r0 < row_hi:
-            nr = <int>min(<Py_ssize_t>pb.block_rows, row_hi - r0)
-            logits_block(pb, r0, nr, c0, nc, scratch, nc)
+    r0 = row_lo
+    while r0 < row_hi:
+        nr = <int>min(<Py_ssize_t>pb.block_rows, row_hi - r0)
+        if xt != NULL:
+            if floating is float:
+                fx_pack_xt_f(nr, pb.n_hidden, rows_of(&pb.x, r0, scratch), pb.x.ld, xt, pb.ld_xt)
+            else:
+                fx_pack_xt_d(nr, pb.n_hidden, rows_of(&pb.x, r0, scratch), pb.x.ld, xt, pb.ld_xt)
+        c0 = cls_lo
+        while c0 < cls_hi:
+            nc = <int>min(<Py_ssize_t>pb.block_classes, cls_hi - c0)
+            logits_block(pb, r0, nr, c0, nc, scratch, nc, xt)
             forward_block(pb, scratch, nc, r0, nr, c0, nc, kind, slots, class_group, r0, target + r0)
-            r0 += nr
-        c0 += nc
+            c0 += nc
+        r0 += nr
 
 
 cdef void backward_tile(const Problem *pb, int row_group, int class_group, index_t *kind,
@@ -399,7 +413,7 @@ cdef void backward_tile(const Problem *pb, int row_group, int class_group, index
         r0 = row_lo
         while r0 < row_hi:
             nr = <int>min(<Py_ssize_t>pb.block_rows, row_hi - r0)
-            logits_block(pb, r0, nr, c0, nc, scratch, nc)
+            logits_block(pb, r0, nr, c0, nc, scratch, nc, NULL)
             grad_block(pb, scratch, nc, r0, nr, c0, nc, kind, row_max + r0, log_sum + r0)
             weight_grad_block(pb, scratch, nc, r0, nr, c0, nc, dweight, dbias)
             input_grad_block(pb, scratch, nc, r0, nr, c0, nc, dx)
@@ -414,10 +428,12 @@ cdef double tile_sweep(const Problem *pb, index_t *kind, const Slots *slots,
     cdef int n_groups = pb.n_groups, tile, group, phase
     cdef double total
     cdef floating *tmp
+    cdef floating *xt
     with parallel(num_threads=n_threads):
         tmp = &scratch[threadid(), 0, 0]
+        xt = <floating *>pb.xt + threadid() * pb.n_hidden * pb.ld_xt if pb.xt != NULL else NULL
         for tile in prange(n_groups * n_groups, schedule='dynamic', chunksize=1):
-            forward_tile(pb, tile // n_groups, tile % n_groups, kind, slots, loss, tmp)
+            forward_tile(pb, tile // n_groups, tile % n_groups, kind, slots, loss, tmp, xt)
     total = finish_rows(pb, 0, pb.n_rows, kind, slots, 0, loss, row_max, log_sum)
     if not want_grad:
         return total
@@ -459,7 +475,7 @@ cdef void panel_group(const Problem *pb, int group, index_t *kind, const Slots *
             weight_grad_block(pb, panel + c0, ld, done_r0, done_rows, c0, nc, dweight, dbias)
             input_grad_block(pb, panel + c0, ld, 0, done_rows, c0, nc, dx_part)
         if next_rows:
-            logits_block(pb, next_r0, next_rows, c0, nc, panel + c0, ld)
+            logits_block(pb, next_r0, next_rows, c0, nc, panel + c0, ld, <const floating *>pb.xt)
             forward_block(pb, panel + c0, ld, next_r0, next_rows, c0, nc, kind, slots, group, 0, target)
         c0 += nc
 
@@ -530,8 +546,10 @@ def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one 
                 floating[:, :, ::1] scratch,      # tile sweep: (n_threads, block_rows, block_classes);
                                                   # panel sweep: (1, panel_rows, n_classes)
                 floating[:, :, ::1] dx_parts,     # panel sweep: (n_threads, panel_rows, n_hidden), else None
-                floating[:, ::1] xt,              # panel sweep if tiled_products(): (n_hidden, panel_rows
-                                                  # rounded up to a multiple of XT_PAD) zeros, else None
+                floating[:, ::1] xt,              # if tiled_products(), zeros, for the panel sweep
+                                                  # (n_hidden, panel_rows rounded up to a multiple of
+                                                  # XT_PAD), for the forward's tile sweep (n_threads *
+                                                  # n_hidden, block_rows rounded up); else None
                 bint panels,                      # the panel sweep (gradients only)
                 int block_classes,                # panel sweep: classes per gemm
                 double[:, :, ::1] partials,       # (3, n_groups, n_rows, or panel_rows for panels)
@@ -582,7 +600,7 @@ def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one 
     pb.tiled = tiled(x_row_major, weight_row_major, pb.n_hidden)
     pb.xt = NULL
     pb.ld_xt = 0
-    if pb.tiled and panels and want_grad and xt is not None:
+    if pb.tiled and xt is not None:
         pb.xt = &xt[0, 0]
         pb.ld_xt = xt.shape[1]
     slots.max = &partials[0, 0, 0]

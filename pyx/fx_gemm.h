@@ -23,13 +23,17 @@
  * tile is MR = 6 rows x 4 vectors (64 floats, 32 doubles): 24 accumulators,
  * 4 for the row of the vector operand, of the 32 AVX-512 registers.
  * Measured on a 2-core AMD EPYC (Zen 4), float32, 201 rows x 32000 classes
- * x 1024 hidden in blocks of 1032 classes, 2 threads, GFLOP/s (logits, dweight, dx):
+ * x 1024 hidden in blocks of 1032 classes, 2 threads, GFLOP/s (logits, dweight, dx),
+ * with the first version of fx_product:
  *     12 x 2 vectors  165 182 179      6 x 4 vectors  166 187 190
  *     8 x 3 vectors   179 175 180      (peak: 2 x 117, OpenBLAS's large sgemm ~200)
- * and in the panel sweep at 1024 x 512 x 32000, 128-row panels: 0.58-0.60 s
- * against 0.63-0.65 s through OpenBLAS (1024 hidden: as fast).  The AVX2
- * build of the same loops (16 registers: 6 x 2 vectors) reached 51-55
- * GFLOP/s in the gradient products on one thread, below OpenBLAS.
+ * With the blocking, edges and prefetches of fx_product now (best of 9,
+ * 2026-11-24), at 204 rows x 1024 hidden: 198 197 197 (was 167 177 190:
+ * 204 rows cost 256 rows of logits), at 93 rows x 512 hidden: 178 188 185
+ * (was 143 145 154); OpenBLAS's three gemm calls of 2048 x 1024 x 32000 in
+ * the same minutes: 202 203 201.  The AVX2 build of the same loops (16
+ * registers: 6 x 2 vectors) reached 51-55 GFLOP/s in the gradient products
+ * on one thread, below OpenBLAS.
  */
 #ifndef FX_GEMM_H
 #define FX_GEMM_H

@@ -74,6 +74,7 @@ def small_blocks(request, monkeypatch):
     tile sweep, or panels of 5 rows x all classes): small inputs then span
     many blocks and panels, with partial ones at the edges."""
     monkeypatch.setattr(linear, "BLOCK_ROWS", 7)
+    monkeypatch.setattr(linear, "BLOCK_ROWS_TILED", 7)
     monkeypatch.setattr(linear, "BLOCK_CLASSES", 33)
     panel_rows = 0 if request.param == "tiles" else 5
     monkeypatch.setattr(linear, "_panel_rows", lambda n_rows, *_: min(n_rows, panel_rows))
@@ -115,9 +116,11 @@ def test_panels_with_full_and_partial_tiles(isa, rng, monkeypatch, dtype, n_rows
     axes, last strips of xt 1 to 4 vectors wide, a thinner last panel, the
     narrow path (5 rows, 5 classes), and k in chunks of at most 256 steps
     (more than 256 panel rows or classes in a block) with hidden in blocks
-    (300 hidden: two blocks)."""
+    (300 hidden: two blocks).  The forward (linear_cross_entropy) runs the
+    same logits product on blocks of as many rows."""
     monkeypatch.setattr(linear, "BLOCK_CLASSES", block_classes)
     monkeypatch.setattr(linear, "_panel_rows", lambda n, *_: min(n, panel_rows))
+    monkeypatch.setattr(linear, "BLOCK_ROWS_TILED", panel_rows)   # the forward's blocks of rows
     x, weight, labels, b = make(rng, n_rows, n_hidden, n_classes, dtype)
     check(x, weight, labels, b, n_threads=n_threads)
     check(x, weight, labels, None, reduction="sum", n_threads=n_threads, softcap=3.0, label_smoothing=0.1)

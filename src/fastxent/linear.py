@@ -22,6 +22,15 @@ from .sparse import reduce_rows
 # gradient and read back by gemm.
 BLOCK_ROWS = 1024
 BLOCK_CLASSES = 1024
+# The forward's blocks of rows when the products are fx_gemm.h's (the
+# AVX-512 build, C-ordered x and weight): each thread transposes a block of
+# x once for all of its tile's blocks of classes, and the logits walk a
+# block of weight once per 64 rows.  Measured against the BLAS blocks
+# (2 threads, float32, forward / unfused forward, alternating calls):
+# 0.81 against 0.82 at 2048 x 1024 x 128256, 11.6 s against 11.8 s at 8192
+# rows; 128 to 1024 rows per block within the noise.  As fast, with 2 MiB
+# per thread instead of 4 (D = 1024).
+BLOCK_ROWS_TILED = 256
 # The gradient's panel of rows x all classes (see _panel_rows).  Measured
 # on the same machine, float32, 2 threads, seconds (best of 2), with
 # OpenBLAS's gemm (any build but AVX-512):
@@ -31,10 +40,14 @@ BLOCK_CLASSES = 1024
 # gemm packs weight's block once per call, twice per panel, so thin panels
 # pay for it: below 96 rows the tile sweep is as fast and smaller.  With the
 # AVX-512 build's register-tiled products (pyx/fx_gemm.h), nothing is
-# packed, and panels win from 64 rows (2026-11-24, one run each):
+# packed, and panels win from 64 rows (2026-11-24, one run each, first
+# version of fx_gemm.h):
 #     panel rows            32     48     64     96    128    201   tile sweep
 #     1024 x 512 x 32000  0.99   0.79   0.68   0.64   0.57           0.85
 #     2048 x 1024 x 128256              10.7   10.4          9.9     12.4
+# With fx_gemm.h's blocking and edges now, 204-row panels at 2048 x 1024 x
+# 128256 took 8.9-9.0 s against 9.2-9.8 s for the unfused route (medians of
+# alternating calls).
 PANEL_BYTES = 256 << 20
 PANEL_FLOOR_BYTES = 12 << 20
 MIN_PANEL_ROWS = 96
@@ -259,8 +272,14 @@ def _run(a):
         n_groups = _panel_groups(threads, n_classes)
         partials = np.empty((3, n_groups, panel_rows), dtype=np.float64)
     else:
-        block_rows = max(1, min(BLOCK_ROWS, n_rows))
+        # the forward with fx_gemm.h's products: blocks of fewer rows, each
+        # transposed once per thread into its slice of xt (see BLOCK_ROWS_TILED)
+        forward_tiled = tiled and not a["want_grad"]
+        block_rows = max(1, min(BLOCK_ROWS_TILED if forward_tiled else BLOCK_ROWS, n_rows))
         scratch = np.empty((threads, block_rows, max(1, min(BLOCK_CLASSES, n_classes))), dtype=dtype)
+        if forward_tiled:
+            pad = kernels.linear.XT_PAD
+            xt = np.zeros((threads * n_hidden, (block_rows + pad - 1) // pad * pad), dtype=dtype)
         n_groups = _tile_groups(threads, n_rows, n_classes)
         partials = np.empty((3, n_groups, n_rows), dtype=np.float64)
     dx = dweight = dbias = None
