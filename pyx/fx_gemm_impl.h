@@ -76,7 +76,7 @@ FX_FN(fx_tile_edge)(Py_ssize_t n_k, const FX_T *a, Py_ssize_t ars, Py_ssize_t ac
 }
 
 /*
- * Stores rows [i_from, MR) and columns [j_from, j_end) of a tile whose
+ * Stores rows [i_from, i_end) and columns [j_from, j_end) of a tile whose
  * (0, 0) is out's (0, 0):
  *     out[i * ldo + j] += tile[i][j]                (transposed == 0), or
  *     out[j * ldo + i]  = tile[i][j] + bias[i]      (transposed == 1; bias may be NULL).
