@@ -247,6 +247,14 @@ def _panel_rows(n_rows, n_classes, n_hidden, threads, itemsize, tiled):
     return -(-n_rows // n_panels)
 
 
+def _transposed_rows(n_hidden_rows, n_rows, dtype):
+    """fx_gemm.h's xt: n_rows rows of x as columns, padded to a multiple of
+    XT_PAD with zeros (the products read whole vectors); n_hidden_rows is
+    n_hidden, or n_hidden per thread for the forward's per-thread slices."""
+    pad = kernels.linear.XT_PAD
+    return np.zeros((n_hidden_rows, (n_rows + pad - 1) // pad * pad), dtype=dtype)
+
+
 def _run(a):
     x, weight = a["x"], a["weight"]
     n_rows, n_hidden = x.shape
@@ -267,8 +275,7 @@ def _run(a):
         scratch = np.empty((1, panel_rows, n_classes), dtype=dtype)
         dx_parts = np.empty((threads, panel_rows, n_hidden), dtype=dtype)
         if tiled:
-            pad = kernels.linear.XT_PAD
-            xt = np.zeros((n_hidden, (panel_rows + pad - 1) // pad * pad), dtype=dtype)
+            xt = _transposed_rows(n_hidden, panel_rows, dtype)
         n_groups = _panel_groups(threads, n_classes)
         partials = np.empty((3, n_groups, panel_rows), dtype=np.float64)
     else:
@@ -278,8 +285,7 @@ def _run(a):
         block_rows = max(1, min(BLOCK_ROWS_TILED if forward_tiled else BLOCK_ROWS, n_rows))
         scratch = np.empty((threads, block_rows, max(1, min(BLOCK_CLASSES, n_classes))), dtype=dtype)
         if forward_tiled:
-            pad = kernels.linear.XT_PAD
-            xt = np.zeros((threads * n_hidden, (block_rows + pad - 1) // pad * pad), dtype=dtype)
+            xt = _transposed_rows(threads * n_hidden, block_rows, dtype)
         n_groups = _tile_groups(threads, n_rows, n_classes)
         partials = np.empty((3, n_groups, n_rows), dtype=np.float64)
     dx = dweight = dbias = None
