@@ -86,6 +86,7 @@ cdef extern from "fx_linear.h" nogil:
 cdef extern from "fx_gemm.h" nogil:
     int FX_GEMM        # 1: this build has the register-tiled products
     int FX_GEMM_PAD    # xt's rows are padded to a multiple of this
+    int FX_GEMM_BYTES  # bytes of the products' vectors
     void fx_pack_xt_f(Py_ssize_t n_rows, Py_ssize_t n_hidden, const float *x, Py_ssize_t ld_x,
                       float *xt, Py_ssize_t ld_xt)
     void fx_pack_xt_d(Py_ssize_t n_rows, Py_ssize_t n_hidden, const double *x, Py_ssize_t ld_x,
@@ -106,6 +107,7 @@ cdef extern from "fx_gemm.h" nogil:
                          Py_ssize_t ld_g, const double *w, Py_ssize_t ld_w, double *dx, Py_ssize_t ld_dx)
 
 XT_PAD = FX_GEMM_PAD
+VECTOR_BYTES = FX_GEMM_BYTES
 
 
 cdef inline bint tiled(bint x_row_major, bint weight_row_major, Py_ssize_t n_hidden) noexcept nogil:

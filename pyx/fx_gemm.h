@@ -41,9 +41,12 @@
 #include <Python.h>   /* Py_ssize_t */
 #include <string.h>   /* memcpy */
 
+/* bytes of a vector: the logits' vectors hold consecutive rows of xt, so a
+ * panel of rows that is not a whole number of vectors computes padding */
+#define FX_GEMM_BYTES 64
+
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX512F__)
 #define FX_GEMM 1
-#define FX_GEMM_BYTES 64
 #define FX_GEMM_MR 6
 #define FX_GEMM_NV 4
 #else

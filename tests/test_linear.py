@@ -135,6 +135,23 @@ def test_tiled_products_rule(isa):
         assert not kernels.linear.tiled_products(*layout)
 
 
+def test_group_policy():
+    """Class groups (and the tile sweep's row groups) come in whole rounds of
+    the threads, so no step ends with one group running alone; none holds
+    less than a block."""
+    block = linear.BLOCK_CLASSES
+    assert linear._panel_groups(1, 10**6) == 1
+    assert linear._panel_groups(2, 32000) == 16        # 8 per thread (31 blocks would allow 31)
+    assert linear._panel_groups(2, 15 * block) == 14   # 15 blocks: 7 rounds of 2, not 15
+    assert linear._panel_groups(3, 4 * block) == 3     # one round even below a block per group
+    assert linear._panel_groups(2, 100) == 2
+    assert linear._tile_groups(1, 10**6, 10**6) == 1
+    assert linear._tile_groups(2, 5 * linear.BLOCK_ROWS, 10**6) == 4   # 5 row blocks: 2 rounds
+    assert linear._tile_groups(2, 10**6, 3 * block) == 2
+    assert linear._tile_groups(2, 10**6, 10**6) == 8   # 4 per thread
+    assert linear._tile_groups(4, 100, 100) == 4
+
+
 @pytest.mark.parametrize("tiled", [False, True])
 def test_panel_policy(tiled):
     """The panel, the threads' dx slices and x's transposed panel fit 1/40 of
@@ -147,16 +164,23 @@ def test_panel_policy(tiled):
     most = n_rows * n_classes * 4 // linear.PANEL_FRACTION // row_bytes   # 204 rows fit 1/40 of the logits
     rows = linear._panel_rows(n_rows, n_classes, n_hidden, threads, 4, tiled)
     assert min_rows <= rows <= most
-    # as few panels as the budget allows (41), of equal rows: 200, 200, ..., 192
     n_panels = -(-n_rows // rows)
-    assert n_panels == -(-n_rows // most) == 41 and rows == 200
+    if tiled:
+        # whole vectors of 16 floats: 192 rows fit, 43 panels of 192 rows (the last 128)
+        assert n_panels == -(-n_rows // (most // 16 * 16)) == 43 and rows == 192
+    else:
+        # as few panels as the budget allows (41), of equal rows: 200, 200, ..., 192
+        assert n_panels == -(-n_rows // most) == 41 and rows == 200
+    assert linear._panel_rows(n_rows, n_classes, n_hidden, threads, 8, tiled) == 200   # 8 doubles a vector
     assert linear._panel_rows(2048, n_classes, n_hidden, threads, 4, tiled) == 0   # 50 rows: tiles
-    assert linear._panel_rows(3200, n_classes, n_hidden, threads, 4, tiled) == (77 if tiled else 0)   # 78 fit
+    assert linear._panel_rows(3200, n_classes, n_hidden, threads, 4, tiled) == (64 if tiled else 0)   # 78 fit
     floor_rows = linear._panel_rows(1024, 16000, 512, threads, 4, tiled)   # the floor: 179 rows fit
     assert linear.PANEL_FLOOR_BYTES // ((16000 + (threads + 1) * 512) * 4) == 179
-    assert floor_rows == 171 >= min_rows   # 6 panels
-    assert linear._panel_rows(1024, 32000, 512, threads, 4, tiled) == (86 if tiled else 0)   # 93 fit: 12 panels, not 11 + 1 row
-    assert linear._panel_rows(200, 10, 4, threads, 4, tiled) == 200   # every row fits one panel
+    assert floor_rows == (176 if tiled else 171) >= min_rows   # 6 panels
+    # 93 fit: 12 panels of 86, not 11 + 1 row; tiled: 13 of 80 (the last 64), not 86 rows in 96 lanes
+    assert linear._panel_rows(1024, 32000, 512, threads, 4, tiled) == (80 if tiled else 0)
+    assert linear._panel_rows(1000, 32000, 512, threads, 4, tiled) == (80 if tiled else 0)   # 13 x 77 -> 80
+    assert linear._panel_rows(200, 10, 4, threads, 4, tiled) == 200   # every row fits one panel (not 208)
     huge = linear._panel_rows(10**6, 50_000, 64, threads, 4, tiled)
     assert huge * (50_000 + (threads + 1) * 64) * 4 <= linear.PANEL_BYTES
 
