@@ -1,6 +1,6 @@
 """Fused linear + cross-entropy against PyTorch and fastxent's own unfused path.
 
-    PYTHONPATH=src python bench/linear.py [--sizes small,large] [--threads 2]
+    PYTHONPATH=src python bench/linear.py [--sizes small,large] [--threads 2] [--rounds 3]
 
 Cases, each in a fresh subprocess (so its peak memory is its own):
   torch     F.linear then F.cross_entropy; fwd under torch.no_grad(),
@@ -14,8 +14,9 @@ float32, no bias, mean reduction, the same thread count everywhere
 (torch.set_num_threads, n_threads, numpy's BLAS threads).  time = median of
 the timed calls (small: 5 after one warm-up call; large: one call, no
 warm-up: a call takes minutes on 2 cores, and a first call's page faults are
-then a small part of it); extra peak = VmHWM minus RSS once the
-inputs exist (the peak is reset first through /proc/self/clear_refs), so it
+then a small part of it), pooled over --rounds fresh processes per case
+run in turns (torch, unfused, fused, torch, ...); extra peak (the largest of
+the rounds) = VmHWM minus RSS once the inputs exist (the peak is reset first through /proc/self/clear_refs), so it
 counts every temporary and the gradients themselves.  The large size runs the
 peers only if their estimated peak fits in the available memory (else at the
 largest row count that does; fastxent fused alone at the full size).
@@ -165,6 +166,8 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--reps", type=int, default=0, help="timed calls (default: 5, large: 1)")
     parser.add_argument("--warmup", type=int, default=-1, help="warm-up calls (default: 1, large: 0)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="fresh processes per case, the cases taking turns; time = median of all their calls")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--impl", choices=IMPLS)
     parser.add_argument("--mode", choices=MODES)
@@ -175,7 +178,7 @@ def main():
     if args.child:
         return child(args)
 
-    print(f"{args.threads} threads; time = median of the timed calls (cpu: CPU seconds of all threads, "
+    print(f"{args.threads} threads, {args.rounds} round(s); time = median of the timed calls (cpu: CPU seconds of all threads, "
           f"which other processes on a shared machine inflate less); extra = peak RSS over the inputs")
     print("| size (N, D, C) | logits MiB | impl | mode | time s | cpu s | x torch | x unfused | extra MiB "
           "| % of torch extra | loss |")
@@ -189,23 +192,35 @@ def main():
         if peer_rows != shape[0]:
             runs.append((shape, "fused"))
         for mode in MODES:
+            # every case runs `rounds` times, the cases in turn, and its timed
+            # calls are pooled: a slow spell of the shared machine then falls
+            # on every case alike instead of on whichever ran during it
+            results = {}
+            for _ in range(args.rounds):
+                for case_shape, impl in runs:
+                    result = launch(impl, mode, case_shape, args.threads, reps, warmup)
+                    pooled = results.setdefault((case_shape, impl), {"times": [], "cpu": [], "extra": []})
+                    for key in ("times", "cpu"):
+                        pooled[key] += result[key]
+                    pooled["extra"].append(result["extra"])
+                    pooled["loss"] = result["loss"]
             reference, unfused = {}, {}
             for case_shape, impl in runs:
-                result = launch(impl, mode, case_shape, args.threads, reps, warmup)
+                result = results[(case_shape, impl)]
                 seconds = statistics.median(result["times"])
+                extra = max(result["extra"])
                 if impl == "torch":
-                    reference[case_shape] = (seconds, result["extra"])
+                    reference[case_shape] = (seconds, extra)
                 if impl == "unfused":
                     unfused[case_shape] = seconds
                 torch_time, torch_extra = reference.get(case_shape, (None, None))
                 ratio = f"{seconds / torch_time:.2f}" if torch_time else "-"
                 own = f"{seconds / unfused[case_shape]:.2f}" if case_shape in unfused else "-"
-                share = f"{100 * result['extra'] / torch_extra:.1f}" if torch_extra else "-"
+                share = f"{100 * extra / torch_extra:.1f}" if torch_extra else "-"
                 logits_mib = case_shape[0] * case_shape[2] * 4 / 2**20
                 cpu = statistics.median(result["cpu"])
                 print(f"| {case_shape} | {logits_mib:,.0f} | {impl} | {mode} | {seconds:.3f} | {cpu:.3f} | {ratio} | {own} | "
-                      f"{result['extra'] / 2**20:,.1f} | {share} | {result['loss']:.6f} |", flush=True)
-
+                      f"{extra / 2**20:,.1f} | {share} | {result['loss']:.6f} |", flush=True)
 
 if __name__ == "__main__":
     main()
