@@ -491,10 +491,16 @@ cdef double panel_sweep(const Problem *pb, index_t *kind, const Slots *slots,
     """Panel steps: step k computes panel k's logits and finishes panel k - 1
     (one pass over weight and dweight per panel).  Each thread sums its class
     groups' dx into its own slice of dx_parts; the slices are added into dx
-    after the step (no two threads share a dx entry, and no atomics)."""
+    after the step (no two threads share a dx entry, and no atomics).  Every
+    other step takes the class groups last to first: the groups a step ends
+    with (their panel columns, weight and dweight rows) are then the next
+    step's first, while they are still in the caches (measured at 1024 x 512
+    x 32000 float32, 2 threads: faster in 11 of 15 alternating processes,
+    by about 1.5 %)."""
     cdef Py_ssize_t done_r0 = 0, next_r0 = 0, r, t, j
     cdef Py_ssize_t part_size = <Py_ssize_t>pb.block_rows * pb.n_hidden
     cdef int done_rows = 0, next_rows, group
+    cdef bint backwards = False
     cdef double total = 0.0
     cdef floating *part
     cdef floating *src
@@ -515,7 +521,7 @@ cdef double panel_sweep(const Problem *pb, index_t *kind, const Slots *slots,
         with parallel(num_threads=n_threads):
             part = dx_parts + threadid() * part_size if dx_parts != NULL else NULL
             for group in prange(pb.n_groups, schedule='dynamic', chunksize=1):
-                panel_group(pb, group, kind, slots, done_r0, done_rows, row_max + done_r0, log_sum + done_r0,
+                panel_group(pb, pb.n_groups - 1 - group if backwards else group, kind, slots, done_r0, done_rows, row_max + done_r0, log_sum + done_r0,
                             next_r0, next_rows, loss + next_r0, panel, part, dweight, dbias)
         if done_rows and dx_parts != NULL:
             for r in prange(done_rows, schedule='static', num_threads=n_threads):
@@ -529,6 +535,7 @@ cdef double panel_sweep(const Problem *pb, index_t *kind, const Slots *slots,
                                  row_max + next_r0, log_sum + next_r0)
         done_r0, done_rows = next_r0, next_rows
         next_r0 += next_rows
+        backwards = not backwards
 
 
 def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one contiguous axis
