@@ -521,7 +521,8 @@ cdef double panel_sweep(const Problem *pb, index_t *kind, const Slots *slots,
         with parallel(num_threads=n_threads):
             part = dx_parts + threadid() * part_size if dx_parts != NULL else NULL
             for group in prange(pb.n_groups, schedule='dynamic', chunksize=1):
-                panel_group(pb, pb.n_groups - 1 - group if backwards else group, kind, slots, done_r0, done_rows, row_max + done_r0, log_sum + done_r0,
+                panel_group(pb, pb.n_groups - 1 - group if backwards else group, kind, slots,
+                            done_r0, done_rows, row_max + done_r0, log_sum + done_r0,
                             next_r0, next_rows, loss + next_r0, panel, part, dweight, dbias)
         if done_rows and dx_parts != NULL:
             for r in prange(done_rows, schedule='static', num_threads=n_threads):
