@@ -28,7 +28,7 @@ from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
 from libc.math cimport log, NAN
 
-from fx_rows cimport row_lse_partial, row_softmax
+from fx_rows cimport row_lse_partial, row_softmax, gather, scatter
 
 ctypedef fused index_t:
     int
@@ -39,18 +39,6 @@ cdef extern from "fx_binomial.h" nogil:
     double fx_binomial_gradient(double raw, double y)
     double fx_binomial_hessian(double raw)
     double fx_log1p_unit(double t)
-
-
-cdef inline void gather(const floating *src, Py_ssize_t stride, Py_ssize_t n, floating *dst) noexcept nogil:
-    cdef Py_ssize_t j
-    for j in range(n):
-        dst[j] = src[j * stride]
-
-
-cdef inline void scatter(const floating *src, Py_ssize_t n, floating *dst, Py_ssize_t stride) noexcept nogil:
-    cdef Py_ssize_t j
-    for j in range(n):
-        dst[j * stride] = src[j]
 
 
 cdef inline Py_ssize_t class_stride(const floating[:, :] a) noexcept nogil:

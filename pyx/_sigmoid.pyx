@@ -26,6 +26,8 @@ beyond typed memoryviews; validation and defaults live in fastxent/.
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
 
+from fx_rows cimport gather, scatter
+
 cdef extern from "fx_logistic.h" nogil:
     float fx_logf(float x)
     double fx_log(double x)
@@ -56,13 +58,9 @@ SLOTS = 6
 
 cdef inline const floating *row_in(const floating[:, :] a, Py_ssize_t row, floating *slot) noexcept nogil:
     """Row `row` of `a` as a contiguous pointer: in place, or gathered into `slot`."""
-    cdef Py_ssize_t n = a.shape[1], stride, j
-    cdef const floating *src = &a[row, 0]
-    if n <= 1 or a.strides[1] == sizeof(floating):
-        return src
-    stride = a.strides[1] // <Py_ssize_t>sizeof(floating)
-    for j in range(n):
-        slot[j] = src[j * stride]
+    if a.shape[1] <= 1 or a.strides[1] == sizeof(floating):
+        return &a[row, 0]
+    gather(&a[row, 0], a.strides[1] // <Py_ssize_t>sizeof(floating), a.shape[1], slot)
     return slot
 
 
@@ -74,28 +72,60 @@ cdef inline floating *row_out(floating[:, :] a, Py_ssize_t row, floating *slot) 
 
 
 cdef inline void scatter_out(floating[:, :] a, Py_ssize_t row, const floating *slot) noexcept nogil:
-    cdef Py_ssize_t n = a.shape[1], stride, j
-    cdef floating *dst = &a[row, 0]
-    if n <= 1 or a.strides[1] == sizeof(floating):
+    if a.shape[1] <= 1 or a.strides[1] == sizeof(floating):
         return
-    stride = a.strides[1] // <Py_ssize_t>sizeof(floating)
-    for j in range(n):
-        dst[j * stride] = slot[j]
+    scatter(slot, a.shape[1], &a[row, 0], a.strides[1] // <Py_ssize_t>sizeof(floating))
 
 
-def sigmoid_xent(const floating[:, :] logits,      # IN  (n_rows, n_cols), any strides
-                 const floating[:, :] targets,     # IN  same shape, any strides
-                 const floating[::1] pos_weight,   # IN  (n_cols,) or None
-                 const floating[:, :] weight,      # IN  same shape (strides may be 0) or None
-                 double keep, double shift,        # targets become targets * keep + shift
-                 floating[:, :] loss,              # OUT element-wise losses or None
-                 double[::1] row_loss,             # OUT (n_rows,) sum of each row's losses
-                 floating[:, :] grad,              # OUT gradient or None; may be logits
-                 floating[:, :] hess,              # OUT diagonal Hessian or None
-                 double grad_scale,
-                 floating[:, ::1] scratch,         # (n_threads, SLOTS * n_cols) if any stride != 1, else None
-                 int n_threads):
-    cdef Py_ssize_t n_rows = logits.shape[0], n_cols = logits.shape[1], row
+# the element-wise losses binary_rows computes
+cdef enum:
+    ROWS_SIGMOID   # sigmoid cross-entropy of logits (fx_sigmoid_row: pos_weight, weight, Hessian)
+    ROWS_BCE       # binary cross-entropy of probabilities (fx_bce_row)
+    ROWS_FOCAL     # binary focal loss of probabilities or logits (fx_focal_row)
+
+SIGMOID = ROWS_SIGMOID
+BCE = ROWS_BCE
+FOCAL = ROWS_FOCAL
+
+
+cdef inline double loss_row(int kind, Py_ssize_t n, const floating *x, const floating *t,
+                            const floating *pw, const floating *w, double keep, double shift,
+                            double gamma, double alpha, bint balance, bint from_logits,
+                            floating *loss, floating *grad, floating *hess, double grad_scale) noexcept nogil:
+    if floating is float:
+        if kind == ROWS_SIGMOID:
+            return fx_sigmoid_row_f(n, x, t, pw, w, keep, shift, loss, grad, hess, grad_scale)
+        if kind == ROWS_FOCAL:
+            return fx_focal_row_f(n, x, t, keep, shift, gamma, alpha, balance, from_logits, loss, grad,
+                                  grad_scale)
+        return fx_bce_row_f(n, x, t, keep, shift, loss, grad, grad_scale)
+    else:
+        if kind == ROWS_SIGMOID:
+            return fx_sigmoid_row_d(n, x, t, pw, w, keep, shift, loss, grad, hess, grad_scale)
+        if kind == ROWS_FOCAL:
+            return fx_focal_row_d(n, x, t, keep, shift, gamma, alpha, balance, from_logits, loss, grad,
+                                  grad_scale)
+        return fx_bce_row_d(n, x, t, keep, shift, loss, grad, grad_scale)
+
+
+def binary_rows(int kind,                          # SIGMOID, BCE or FOCAL
+                const floating[:, :] y_pred,       # IN  logits (SIGMOID; FOCAL from_logits) or probabilities,
+                                                   #     (n_rows, n_cols), any strides
+                const floating[:, :] targets,      # IN  same shape, any strides
+                const floating[::1] pos_weight,    # IN  (n_cols,) or None (SIGMOID only)
+                const floating[:, :] weight,       # IN  same shape (strides may be 0) or None (SIGMOID only)
+                double keep, double shift,         # targets become targets * keep + shift
+                double gamma, double alpha, bint balance, bint from_logits,   # FOCAL only
+                floating[:, :] loss,               # OUT element-wise losses or None
+                double[::1] row_loss,              # OUT (n_rows,) sum of each row's losses
+                floating[:, :] grad,               # OUT gradient w.r.t. y_pred or None; may be y_pred
+                floating[:, :] hess,               # OUT diagonal Hessian or None (SIGMOID only)
+                double grad_scale,
+                floating[:, ::1] scratch,          # (n_threads, SLOTS * n_cols) if any stride != 1, else None
+                int n_threads):
+    """An element-wise binary loss (and its gradient, and for SIGMOID its
+    diagonal Hessian) row by row, with each row's sum."""
+    cdef Py_ssize_t n_rows = y_pred.shape[0], n_cols = y_pred.shape[1], row
     cdef bint want_loss = loss is not None, want_grad = grad is not None, want_hess = hess is not None
     cdef bint has_w = weight is not None
     cdef const floating *pw = &pos_weight[0] if pos_weight is not None and n_cols > 0 else NULL
@@ -112,70 +142,20 @@ def sigmoid_xent(const floating[:, :] logits,      # IN  (n_rows, n_cols), any s
     with nogil, parallel(num_threads=n_threads):
         tmp = &scratch[threadid(), 0] if scratch is not None else NULL
         for row in prange(n_rows, schedule='static'):
-            x = row_in(logits, row, tmp)
+            x = row_in(y_pred, row, tmp)
             t = row_in(targets, row, tmp + n_cols)
             w = row_in(weight, row, tmp + 2 * n_cols) if has_w else NULL
             l = row_out(loss, row, tmp + 3 * n_cols) if want_loss else NULL
             g = row_out(grad, row, tmp + 4 * n_cols) if want_grad else NULL
             h = row_out(hess, row, tmp + 5 * n_cols) if want_hess else NULL
-            if floating is float:
-                row_loss[row] = fx_sigmoid_row_f(n_cols, x, t, pw, w, keep, shift, l, g, h, grad_scale)
-            else:
-                row_loss[row] = fx_sigmoid_row_d(n_cols, x, t, pw, w, keep, shift, l, g, h, grad_scale)
+            row_loss[row] = loss_row(kind, n_cols, x, t, pw, w, keep, shift, gamma, alpha, balance,
+                                     from_logits, l, g, h, grad_scale)
             if want_loss:
                 scatter_out(loss, row, l)
             if want_grad:
                 scatter_out(grad, row, g)
             if want_hess:
                 scatter_out(hess, row, h)
-
-
-def binary_rows(const floating[:, :] y_pred,     # IN  probabilities (or logits, focal only), (n_rows, n_cols)
-                const floating[:, :] targets,    # IN  same shape
-                double keep, double shift,
-                bint focal,                      # focal loss (gamma, alpha, balance, from_logits), else BCE
-                double gamma, double alpha, bint balance, bint from_logits,
-                floating[:, :] loss,             # OUT element-wise losses or None
-                double[::1] row_loss,            # OUT (n_rows,)
-                floating[:, :] grad,             # OUT gradient w.r.t. y_pred or None; may be y_pred
-                double grad_scale,
-                floating[:, ::1] scratch,
-                int n_threads):
-    """Binary cross-entropy of probabilities (fx_bce_row) or the binary focal
-    loss (fx_focal_row), row by row."""
-    cdef Py_ssize_t n_rows = y_pred.shape[0], n_cols = y_pred.shape[1], row
-    cdef bint want_loss = loss is not None, want_grad = grad is not None
-    cdef const floating *p
-    cdef const floating *t
-    cdef floating *l
-    cdef floating *g
-    cdef floating *tmp
-    if n_rows == 0 or n_cols == 0:
-        row_loss[:] = 0.0
-        return
-    with nogil, parallel(num_threads=n_threads):
-        tmp = &scratch[threadid(), 0] if scratch is not None else NULL
-        for row in prange(n_rows, schedule='static'):
-            p = row_in(y_pred, row, tmp)
-            t = row_in(targets, row, tmp + n_cols)
-            l = row_out(loss, row, tmp + 3 * n_cols) if want_loss else NULL
-            g = row_out(grad, row, tmp + 4 * n_cols) if want_grad else NULL
-            if floating is float:
-                if focal:
-                    row_loss[row] = fx_focal_row_f(n_cols, p, t, keep, shift, gamma, alpha, balance,
-                                                   from_logits, l, g, grad_scale)
-                else:
-                    row_loss[row] = fx_bce_row_f(n_cols, p, t, keep, shift, l, g, grad_scale)
-            else:
-                if focal:
-                    row_loss[row] = fx_focal_row_d(n_cols, p, t, keep, shift, gamma, alpha, balance,
-                                                   from_logits, l, g, grad_scale)
-                else:
-                    row_loss[row] = fx_bce_row_d(n_cols, p, t, keep, shift, l, g, grad_scale)
-            if want_loss:
-                scatter_out(loss, row, l)
-            if want_grad:
-                scatter_out(grad, row, g)
 
 
 def math_values(const floating[::1] x,   # IN

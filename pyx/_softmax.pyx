@@ -30,7 +30,8 @@ from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
 from libc.math cimport log, isfinite, NAN, INFINITY
 
-from fx_rows cimport row_lse_partial, row_mean, row_sum, row_softmax, row_log_softmax
+from fx_rows cimport (row_lse_partial, row_mean, row_sum, row_softmax, row_log_softmax, gather, scatter,
+                     weights_total)
 from fx_focal cimport focal_row, sparse_focal_row
 from fx_soft cimport (soft_dot, soft_grad, softmax_hess, probs_xent as row_probs_xent, probs_grad as row_probs_grad,
                       col_max, col_sumexp, col_dot, col_write, FX_COL_GRAD, FX_COL_HESS, FX_COL_LOG)
@@ -46,18 +47,10 @@ cdef double EPSILON = 1e-7
 cdef inline const floating *row_in(const floating *p, Py_ssize_t stride, Py_ssize_t n,
                                    floating *tmp) noexcept nogil:
     """The row at p as a contiguous pointer: p itself, or gathered into tmp."""
-    cdef Py_ssize_t j
     if stride == 1:
         return p
-    for j in range(n):
-        tmp[j] = p[j * stride]
+    gather(p, stride, n, tmp)
     return tmp
-
-
-cdef inline void scatter(const floating *src, Py_ssize_t n, floating *dst, Py_ssize_t stride) noexcept nogil:
-    cdef Py_ssize_t j
-    for j in range(n):
-        dst[j * stride] = src[j]
 
 
 cdef inline Py_ssize_t class_stride(Py_ssize_t n_classes, Py_ssize_t stride_bytes, Py_ssize_t itemsize) noexcept:
@@ -103,9 +96,7 @@ def soft_xent(const floating[:, :] logits,         # IN  (n_rows, n_classes), an
         gs = grad.strides[1] // sizeof(floating)
     if class_weight is not None:
         weight = &class_weight[0]
-        weight_sum = 0.0
-        for j in range(n_classes):
-            weight_sum += class_weight[j]
+        weight_sum = weights_total(weight, n_classes)
     with nogil, parallel(num_threads=n_threads):
         tmp = &scratch[threadid(), 0] if scratch is not None else NULL
         for row in prange(n_rows, schedule='static'):
@@ -383,9 +374,7 @@ def col_sparse_xent(const floating[:, :, :] logits,    # IN  (outer, n_classes, 
         gsi = grad.strides[2] // sizeof(floating)
     if class_weight is not None:
         weight = &class_weight[0]
-        weight_sum = 0.0
-        for j in range(n_classes):
-            weight_sum += class_weight[j]
+        weight_sum = weights_total(weight, n_classes)
     with nogil, parallel(num_threads=n_threads):
         shift = &scratch[threadid(), 0, 0]
         log_sum = &scratch[threadid(), 1, 0]
@@ -475,9 +464,7 @@ def col_soft_xent(const floating[:, :, :] logits,     # IN  (outer, n_classes, i
         gsi = grad.strides[2] // sizeof(floating)
     if class_weight is not None:
         weight = &class_weight[0]
-        weight_sum = 0.0
-        for j in range(n_classes):
-            weight_sum += class_weight[j]
+        weight_sum = weights_total(weight, n_classes)
     with nogil, parallel(num_threads=n_threads):
         shift = &scratch[threadid(), 0, 0]
         log_sum = &scratch[threadid(), 1, 0]

@@ -29,7 +29,7 @@ from cython.parallel cimport prange, parallel, threadid
 from libc.math cimport log, NAN, INFINITY
 
 from fx_rows cimport (row_lse_partial, row_mean, row_softmax, row_log_softmax, fx_lse_merge,
-                      fx_expf, fx_exp, fx_expf_neg, fx_exp_neg)
+                      fx_expf, fx_exp, fx_expf_neg, fx_exp_neg, gather, scatter, weights_total)
 
 ctypedef fused index_t:
     int
@@ -68,18 +68,6 @@ def check_labels(const index_t[::1] labels,      # IN (n_rows,)
                     return row, n_valid
             n_valid += 1
     return -1, n_valid
-
-
-cdef inline void gather(const floating *src, Py_ssize_t stride, Py_ssize_t n, floating *dst) noexcept nogil:
-    cdef Py_ssize_t j
-    for j in range(n):
-        dst[j] = src[j * stride]
-
-
-cdef inline void scatter(const floating *src, Py_ssize_t n, floating *dst, Py_ssize_t stride) noexcept nogil:
-    cdef Py_ssize_t j
-    for j in range(n):
-        dst[j * stride] = src[j]
 
 
 cdef double sparse_row(const floating *x,          # IN  one contiguous row of logits
@@ -185,9 +173,7 @@ def sparse_xent(const floating[:, :] logits,        # IN  (n_rows, n_classes), a
         return 0.0
     if class_weight is not None:
         weight = &class_weight[0]
-        weight_sum = 0.0
-        for j in range(n_classes):
-            weight_sum += class_weight[j]
+        weight_sum = weights_total(weight, n_classes)
     if n_rows < n_threads and scratch is None and n_classes >= SPLIT_MIN_CLASSES:
         for row in range(n_rows):
             loss[row] = sparse_row_split(logits, row, labels[row], has_ignore, ignore_index,

@@ -39,17 +39,15 @@ FX_INLINE uint32_t fx_f_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return
 FX_INLINE double fx_bits_to_d(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 FX_INLINE uint64_t fx_d_to_bits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
 
-FX_INLINE float fx_expf(float x)
+/* The shared core of the exps below: xc (clamped by the caller) = n ln2 + r,
+ * n = *ni; returns exp(r).  Each exp then builds 2^n in its own way. */
+FX_INLINE float fx_expf_split(float xc, int32_t *ni)
 {
-    const float lo = -87.33654f;   /* exp(lo) is the smallest normal float */
-    const float hi = 88.72283f;
     const float magic = 12582912.0f;   /* 1.5 * 2^23 */
-    float xc = x < lo ? lo : x;
-    xc = xc > hi ? hi : xc;
     float t = xc * 1.44269504088896341f + magic;
     float n = t - magic;
     /* the low mantissa bits of t hold n as a two's complement integer */
-    int32_t ni = (int32_t)(fx_f_to_bits(t) - fx_f_to_bits(magic));
+    *ni = (int32_t)(fx_f_to_bits(t) - fx_f_to_bits(magic));
     float r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -58,7 +56,40 @@ FX_INLINE float fx_expf(float x)
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    return p * r * r + r + 1.0f;
+}
+
+FX_INLINE double fx_exp_split(double xc, int64_t *ni)
+{
+    const double magic = 6755399441055744.0;   /* 1.5 * 2^52 */
+    double t = xc * 1.4426950408889634 + magic;
+    double n = t - magic;
+    *ni = (int64_t)(fx_d_to_bits(t) - fx_d_to_bits(magic));
+    double r = xc - n * 6.93145751953125e-1;
+    r = r - n * 1.42860682030941723212e-6;
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    return p * r * r + r + 1.0;
+}
+
+FX_INLINE float fx_expf(float x)
+{
+    const float lo = -87.33654f;   /* exp(lo) is the smallest normal float */
+    const float hi = 88.72283f;
+    float xc = x < lo ? lo : x;
+    xc = xc > hi ? hi : xc;
+    int32_t ni;
+    float p = fx_expf_split(xc, &ni);
     /* n can reach 128 at hi: split the scale in two so 2^n never overflows
        the exponent field before the multiply */
     int32_t n1 = ni >> 1;
@@ -75,27 +106,10 @@ FX_INLINE double fx_exp(double x)
 {
     const double lo = -708.3964185322641;   /* exp(lo) is the smallest normal double */
     const double hi = 709.782712893384;
-    const double magic = 6755399441055744.0;   /* 1.5 * 2^52 */
     double xc = x < lo ? lo : x;
     xc = xc > hi ? hi : xc;
-    double t = xc * 1.4426950408889634 + magic;
-    double n = t - magic;
-    int64_t ni = (int64_t)(fx_d_to_bits(t) - fx_d_to_bits(magic));
-    double r = xc - n * 6.93145751953125e-1;
-    r = r - n * 1.42860682030941723212e-6;
-    double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r * r + r + 1.0;
+    int64_t ni;
+    double p = fx_exp_split(xc, &ni);
     int64_t n1 = ni >> 1;
     int64_t n2 = ni - n1;
     double s1 = fx_bits_to_d((uint64_t)(n1 + 1023) << 52);
@@ -119,46 +133,18 @@ FX_INLINE float fx_expf_neg(float x)
        scale is 0: the scale is +0.0 and exp(-inf) = 0 exactly, without a
        final select.  (Results below ~1.2e-38 become 0.) */
     const float lo = -88.0f;
-    const float magic = 12582912.0f;
     float xc = x < lo ? lo : x;
-    float t = xc * 1.44269504088896341f + magic;
-    float n = t - magic;
-    int32_t ni = (int32_t)(fx_f_to_bits(t) - fx_f_to_bits(magic));
-    float r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    int32_t ni;
+    float p = fx_expf_split(xc, &ni);
     return p * fx_bits_to_f((uint32_t)(ni + 127) << 23);
 }
 
 FX_INLINE double fx_exp_neg(double x)
 {
     const double lo = -709.0;   /* n bottoms out at -1023: scale +0.0, as above */
-    const double magic = 6755399441055744.0;
     double xc = x < lo ? lo : x;
-    double t = xc * 1.4426950408889634 + magic;
-    double n = t - magic;
-    int64_t ni = (int64_t)(fx_d_to_bits(t) - fx_d_to_bits(magic));
-    double r = xc - n * 6.93145751953125e-1;
-    r = r - n * 1.42860682030941723212e-6;
-    double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r * r + r + 1.0;
+    int64_t ni;
+    double p = fx_exp_split(xc, &ni);
     return p * fx_bits_to_d((uint64_t)(ni + 1023) << 52);
 }
 

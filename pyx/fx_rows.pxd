@@ -1,5 +1,6 @@
 # Declarations of the C row primitives (fx_rows.h) and fused-type inline
-# wrappers, so the kernels are written once for float and double.
+# wrappers, so the kernels are written once for float and double; and the
+# copies between a strided row and a thread's contiguous scratch row.
 from cython cimport floating
 
 cdef extern from "fx_rows.h" nogil:
@@ -55,3 +56,24 @@ cdef inline void row_log_softmax(const floating *x, Py_ssize_t n, floating *out,
         fx_row_log_softmax_f(x, n, out, max, log_sum)
     else:
         fx_row_log_softmax_d(x, n, out, max, log_sum)
+
+
+cdef inline void gather(const floating *src, Py_ssize_t stride, Py_ssize_t n, floating *dst) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        dst[j] = src[j * stride]
+
+
+cdef inline void scatter(const floating *src, Py_ssize_t n, floating *dst, Py_ssize_t stride) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        dst[j * stride] = src[j]
+
+
+cdef inline double weights_total(const floating *weight, Py_ssize_t n) noexcept nogil:
+    """The sum of n class weights, in double."""
+    cdef double total = 0.0
+    cdef Py_ssize_t j
+    for j in range(n):
+        total += weight[j]
+    return total

@@ -71,8 +71,9 @@ def _focal(y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits, lab
     grad_scale = 1.0 / x.shape[-1] if x.shape[-1] else 1.0
 
     def kernel(views, row_sums, scratch, threads):
-        kernels.sigmoid.binary_rows(views[0], views[1], keep, shift, True, gamma, alpha, balance,
-                                    bool(from_logits), views[3], row_sums, views[2], grad_scale, scratch, threads)
+        kernels.sigmoid.binary_rows(kernels.sigmoid.FOCAL, views[0], views[1], None, None, keep, shift,
+                                    gamma, alpha, balance, bool(from_logits), views[3], row_sums, views[2],
+                                    None, grad_scale, scratch, threads)
 
     return _per_sample(kernel, [x, t, grad_last], n_threads), grad
 
@@ -115,13 +116,11 @@ def _binary(y_true, y_pred, from_logits, label_smoothing, axis, n_threads, out, 
     x, t, grad_last = last(x, axis), last(t, axis), last(grad, axis)
     grad_scale = 1.0 / x.shape[-1] if x.shape[-1] else 1.0
 
+    kind = kernels.sigmoid.SIGMOID if from_logits else kernels.sigmoid.BCE
+
     def kernel(views, row_sums, scratch, threads):
-        if from_logits:
-            kernels.sigmoid.sigmoid_xent(views[0], views[1], None, None, keep, shift, views[3], row_sums,
-                                         views[2], None, grad_scale, scratch, threads)
-        else:
-            kernels.sigmoid.binary_rows(views[0], views[1], keep, shift, False, 0.0, 0.0, False, False,
-                                        views[3], row_sums, views[2], grad_scale, scratch, threads)
+        kernels.sigmoid.binary_rows(kind, views[0], views[1], None, None, keep, shift, 0.0, 0.0, False, False,
+                                    views[3], row_sums, views[2], None, grad_scale, scratch, threads)
 
     losses = _per_sample(kernel, [x, t, grad_last], n_threads)
     return losses, grad

@@ -119,7 +119,36 @@ def kernel_loss_buffer(loss_out):
     return np.empty(loss_out.shape, dtype=np.float64)
 
 
-class MultinomialLoss:
+class _PointwiseLoss:
+    """The per-sample methods scikit-learn's losses share; _call does the
+    work and returns (losses, gradient, hessian, ...), each None unless asked
+    for.  The gradient and Hessian have raw_prediction's shape."""
+
+    def loss(self, y_true, raw_prediction, sample_weight=None, loss_out=None, n_threads=None):
+        """Per-sample weighted losses, (samples,)."""
+        return self._call(y_true, raw_prediction, sample_weight, n_threads, loss_out=loss_out,
+                          want_loss=True)[0]
+
+    def loss_gradient(self, y_true, raw_prediction, sample_weight=None, loss_out=None, gradient_out=None,
+                      n_threads=None):
+        """(losses, gradient)."""
+        return self._call(y_true, raw_prediction, sample_weight, n_threads, loss_out=loss_out,
+                          want_loss=True, gradient_out=gradient_out, want_grad=True)[:2]
+
+    def gradient(self, y_true, raw_prediction, sample_weight=None, gradient_out=None, n_threads=None):
+        """Gradient with respect to raw_prediction."""
+        return self._call(y_true, raw_prediction, sample_weight, n_threads,
+                          gradient_out=gradient_out, want_grad=True)[1]
+
+    def gradient_hessian(self, y_true, raw_prediction, sample_weight=None, gradient_out=None,
+                         hessian_out=None, n_threads=None):
+        """(gradient, diagonal of the Hessian)."""
+        return self._call(y_true, raw_prediction, sample_weight, n_threads,
+                          gradient_out=gradient_out, want_grad=True,
+                          hessian_out=hessian_out, want_hess=True)[1:3]
+
+
+class MultinomialLoss(_PointwiseLoss):
     """Categorical cross-entropy of softmax(raw_prediction), per sample.
 
     scikit-learn's HalfMultinomialLoss, public and with the same methods::
@@ -142,31 +171,6 @@ class MultinomialLoss:
 
     def __init__(self, n_classes=None):
         self.n_classes = n_classes
-
-    def loss(self, y_true, raw_prediction, sample_weight=None, loss_out=None, n_threads=None):
-        """Per-sample weighted losses, (samples,)."""
-        return self._call(y_true, raw_prediction, sample_weight, n_threads, loss_out=loss_out,
-                          want_loss=True)[0]
-
-    def loss_gradient(self, y_true, raw_prediction, sample_weight=None, loss_out=None, gradient_out=None,
-                      n_threads=None):
-        """(losses, gradient)."""
-        loss, grad, _, _ = self._call(y_true, raw_prediction, sample_weight, n_threads, loss_out=loss_out,
-                                      want_loss=True, gradient_out=gradient_out, want_grad=True)
-        return loss, grad
-
-    def gradient(self, y_true, raw_prediction, sample_weight=None, gradient_out=None, n_threads=None):
-        """Gradient with respect to raw_prediction, (samples, classes)."""
-        return self._call(y_true, raw_prediction, sample_weight, n_threads,
-                          gradient_out=gradient_out, want_grad=True)[1]
-
-    def gradient_hessian(self, y_true, raw_prediction, sample_weight=None, gradient_out=None,
-                         hessian_out=None, n_threads=None):
-        """(gradient, hessian diagonal p (1 - p)), both (samples, classes)."""
-        _, grad, hess, _ = self._call(y_true, raw_prediction, sample_weight, n_threads,
-                                      gradient_out=gradient_out, want_grad=True,
-                                      hessian_out=hessian_out, want_hess=True)
-        return grad, hess
 
     def gradient_proba(self, y_true, raw_prediction, sample_weight=None, gradient_out=None,
                        proba_out=None, n_threads=None):
@@ -202,7 +206,7 @@ class MultinomialLoss:
         return (finish_loss(rows, loss) if want_loss else None), grad, hess, proba
 
 
-class BinomialLoss:
+class BinomialLoss(_PointwiseLoss):
     """Logistic loss of sigmoid(raw_prediction), per sample.
 
     scikit-learn's HalfBinomialLoss, public and with the same methods::
@@ -218,31 +222,6 @@ class BinomialLoss:
 
     is_multiclass = False
     n_classes = 2
-
-    def loss(self, y_true, raw_prediction, sample_weight=None, loss_out=None, n_threads=None):
-        """Per-sample weighted losses, (samples,)."""
-        return self._call(y_true, raw_prediction, sample_weight, n_threads, loss_out=loss_out,
-                          want_loss=True)[0]
-
-    def loss_gradient(self, y_true, raw_prediction, sample_weight=None, loss_out=None, gradient_out=None,
-                      n_threads=None):
-        """(losses, gradient), both (samples,)."""
-        loss, grad, _ = self._call(y_true, raw_prediction, sample_weight, n_threads, loss_out=loss_out,
-                                   want_loss=True, gradient_out=gradient_out, want_grad=True)
-        return loss, grad
-
-    def gradient(self, y_true, raw_prediction, sample_weight=None, gradient_out=None, n_threads=None):
-        """Gradient with respect to raw_prediction, (samples,)."""
-        return self._call(y_true, raw_prediction, sample_weight, n_threads,
-                          gradient_out=gradient_out, want_grad=True)[1]
-
-    def gradient_hessian(self, y_true, raw_prediction, sample_weight=None, gradient_out=None,
-                         hessian_out=None, n_threads=None):
-        """(gradient, hessian), both (samples,)."""
-        _, grad, hess = self._call(y_true, raw_prediction, sample_weight, n_threads,
-                                   gradient_out=gradient_out, want_grad=True,
-                                   hessian_out=hessian_out, want_hess=True)
-        return grad, hess
 
     def _call(self, y_true, raw_prediction, sample_weight, n_threads, *, loss_out=None, want_loss=False,
               gradient_out=None, want_grad=False, hessian_out=None, want_hess=False):

@@ -138,8 +138,8 @@ def _sigmoid_xent(labels, logits, pos_weight, weight, reduction, n_threads, out,
 
     def kernel(views, row_sums, scratch, threads):
         xv, zv, wv, lv, gv, hv = views
-        kernels.sigmoid.sigmoid_xent(xv, zv, pw, wv, 1.0, 0.0, lv, row_sums, gv, hv, grad_scale, scratch,
-                                     threads)
+        kernels.sigmoid.binary_rows(kernels.sigmoid.SIGMOID, xv, zv, pw, wv, 1.0, 0.0, 0.0, 0.0, False, False,
+                                    lv, row_sums, gv, hv, grad_scale, scratch, threads)
 
     row_sums = ew.run(kernel, [x, z, w, loss, grad, hess], x.shape, rowwise, n_threads, x.dtype)
     if reduction == "none":
