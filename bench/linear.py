@@ -1,6 +1,6 @@
 """Fused linear + cross-entropy against PyTorch and fastxent's own unfused path.
 
-    PYTHONPATH=src python bench/linear.py [--sizes small,large] [--threads 2] [--rounds 3]
+    PYTHONPATH=src python bench/linear.py [--sizes small,large] [--modes fwd,fwdbwd] [--threads 2] [--rounds 3]
 
 Cases, each in a fresh subprocess (so its peak memory is its own):
   torch     F.linear then F.cross_entropy; fwd under torch.no_grad(),
@@ -166,6 +166,7 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--reps", type=int, default=0, help="timed calls (default: 5, large: 1)")
     parser.add_argument("--warmup", type=int, default=-1, help="warm-up calls (default: 1, large: 0)")
+    parser.add_argument("--modes", default=",".join(MODES), help="fwd, fwdbwd or both (default)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="fresh processes per case, the cases taking turns; time = median of all their calls")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -177,6 +178,8 @@ def main():
     args = parser.parse_args()
     if args.child:
         return child(args)
+    if not set(args.modes.split(",")) <= set(MODES):
+        parser.error(f"--modes: a comma-separated subset of {', '.join(MODES)}, got {args.modes!r}")
 
     print(f"{args.threads} threads, {args.rounds} round(s); time = median of the timed calls (cpu: CPU seconds of all threads, "
           f"which other processes on a shared machine inflate less); extra = peak RSS over the inputs")
@@ -191,7 +194,7 @@ def main():
         runs = [((peer_rows,) + shape[1:], impl) for impl in IMPLS]
         if peer_rows != shape[0]:
             runs.append((shape, "fused"))
-        for mode in MODES:
+        for mode in args.modes.split(","):
             # every case runs `rounds` times, the cases in turn, and its timed
             # calls are pooled: a slow spell of the shared machine then falls
             # on every case alike instead of on whichever ran during it

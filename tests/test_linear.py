@@ -76,6 +76,7 @@ def small_blocks(request, monkeypatch):
     monkeypatch.setattr(linear, "BLOCK_ROWS", 7)
     monkeypatch.setattr(linear, "BLOCK_ROWS_TILED", 7)
     monkeypatch.setattr(linear, "BLOCK_CLASSES", 33)
+    monkeypatch.setattr(linear, "BLOCK_CLASSES_TILED", 33)
     panel_rows = 0 if request.param == "tiles" else 5
     monkeypatch.setattr(linear, "_panel_rows", lambda n_rows, *_: min(n_rows, panel_rows))
 
@@ -121,6 +122,7 @@ def test_panels_with_full_and_partial_tiles(isa, rng, monkeypatch, dtype, n_rows
     monkeypatch.setattr(linear, "BLOCK_CLASSES", block_classes)
     monkeypatch.setattr(linear, "_panel_rows", lambda n, *_: min(n, panel_rows))
     monkeypatch.setattr(linear, "BLOCK_ROWS_TILED", panel_rows)   # the forward's blocks of rows
+    monkeypatch.setattr(linear, "BLOCK_CLASSES_TILED", block_classes)   # ... and of classes
     x, weight, labels, b = make(rng, n_rows, n_hidden, n_classes, dtype)
     check(x, weight, labels, b, n_threads=n_threads)
     check(x, weight, labels, None, reduction="sum", n_threads=n_threads, softcap=3.0, label_smoothing=0.1)

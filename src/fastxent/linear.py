@@ -31,6 +31,14 @@ BLOCK_CLASSES = 1024
 # rows; 128 to 1024 rows per block within the noise.  As fast, with 2 MiB
 # per thread instead of 4 (D = 1024).
 BLOCK_ROWS_TILED = 256
+# ... and its blocks of classes: a 256 x 1024 float32 block is the whole
+# 1 MiB L2, next to the 1 MiB of transposed x (D = 1024) the products read.
+# Measured 2026-11-24, forward, float32, 2 threads, medians in shuffled
+# order, seconds, 1024 / 512 / 256 classes per block: 11.19 / 10.46 / 10.47
+# at 8192 x 1024 x 128256 (3 calls each), 2.654 / 2.637 / 2.629 at 2048
+# rows (8 calls), 1.608 / 1.572 / 1.576 at 4096 x 768 x 50257 (6 calls),
+# 0.175 / 0.173 / 0.175 at 1024 x 512 x 32000 (30 calls).
+BLOCK_CLASSES_TILED = 512
 # The gradient's panel of rows x all classes (see _panel_rows).  Measured
 # on the same machine, float32, 2 threads, seconds (best of 2), with
 # OpenBLAS's gemm (any build but AVX-512):
@@ -300,7 +308,8 @@ def _run(a):
         # transposed once per thread into its slice of xt (see BLOCK_ROWS_TILED)
         forward_tiled = tiled and not a["want_grad"]
         block_rows = max(1, min(BLOCK_ROWS_TILED if forward_tiled else BLOCK_ROWS, n_rows))
-        scratch = np.empty((threads, block_rows, max(1, min(BLOCK_CLASSES, n_classes))), dtype=dtype)
+        block_classes = BLOCK_CLASSES_TILED if forward_tiled else BLOCK_CLASSES
+        scratch = np.empty((threads, block_rows, max(1, min(block_classes, n_classes))), dtype=dtype)
         if forward_tiled:
             xt = _transposed_rows(threads * n_hidden, block_rows, dtype)
         n_groups = _tile_groups(threads, n_rows, n_classes)
