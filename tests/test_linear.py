@@ -96,9 +96,12 @@ def test_matches_reference(isa, rng, small_blocks, dtype, shape, n_threads, bias
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_threads, n_rows", [(1, 600), (2, 1100)])
-def test_default_blocks_with_partial_edges(rng, dtype, n_threads, n_rows):
-    # each thread's rows and 2100 classes: one full and one partial block each way
-    x, weight, labels, b = make(rng, n_rows, 8, 2100, dtype)
+@pytest.mark.parametrize("n_hidden", [8, 64])
+def test_default_blocks_with_partial_edges(rng, dtype, n_threads, n_rows, n_hidden):
+    # each thread's rows and 2100 classes: full and partial blocks each way,
+    # by BLAS (8 hidden) or, in the AVX-512 build, fx_gemm.h (64 hidden: the
+    # forward's 256 x 512 blocks, 4 full and one of 52 classes)
+    x, weight, labels, b = make(rng, n_rows, n_hidden, 2100, dtype)
     check(x, weight, labels, b, n_threads=n_threads)
 
 
