@@ -79,7 +79,7 @@ def soft_xent(const floating[:, :] logits,         # IN  (n_rows, n_classes), an
     cdef const floating *weight = NULL
     cdef double weight_sum = n_classes, keep = 1.0 - smoothing, spread = 0.0
     cdef double row_max, sum_exp, log_sum, dot, t_mass, smooth_dot, unused, row_mass
-    cdef Py_ssize_t row, j
+    cdef Py_ssize_t row
     cdef const floating *x
     cdef const floating *t
     cdef floating *g
@@ -441,7 +441,7 @@ def col_soft_xent(const floating[:, :, :] logits,     # IN  (outer, n_classes, i
     cdef bint want_grad = grad is not None, want_mass = mass is not None
     cdef const floating *weight = NULL
     cdef double weight_sum = n_classes, keep = 1.0 - smoothing, spread = 0.0, row_mass, value
-    cdef Py_ssize_t job, outer, start, width, i, j
+    cdef Py_ssize_t job, outer, start, width, i
     cdef const floating *x
     cdef floating *shift
     cdef floating *log_sum

@@ -167,7 +167,7 @@ def sparse_xent(const floating[:, :] logits,        # IN  (n_rows, n_classes), a
     cdef Py_ssize_t n_rows = logits.shape[0], n_classes = logits.shape[1]
     cdef const floating *weight = NULL
     cdef double weight_sum = n_classes
-    cdef Py_ssize_t row, j
+    cdef Py_ssize_t row
     cdef floating *tmp
     if n_rows == 0 or n_classes == 0:
         return 0.0
