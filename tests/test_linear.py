@@ -179,12 +179,13 @@ def test_panel_policy(tiled):
     assert linear._panel_rows(n_rows, n_classes, n_hidden, threads, 8, tiled) == 200   # 8 doubles a vector
     assert linear._panel_rows(2048, n_classes, n_hidden, threads, 4, tiled) == 0   # 50 rows: tiles
     assert linear._panel_rows(3200, n_classes, n_hidden, threads, 4, tiled) == (64 if tiled else 0)   # 78 fit
-    floor_rows = linear._panel_rows(1024, 16000, 512, threads, 4, tiled)   # the floor: 179 rows fit
-    assert linear.PANEL_FLOOR_BYTES // ((16000 + (threads + 1) * 512) * 4) == 179
-    assert floor_rows == (176 if tiled else 171) >= min_rows   # 6 panels
-    # 93 fit: 12 panels of 86, not 11 + 1 row; tiled: 13 of 80 (the last 64), not 86 rows in 96 lanes
-    assert linear._panel_rows(1024, 32000, 512, threads, 4, tiled) == (80 if tiled else 0)
-    assert linear._panel_rows(1000, 32000, 512, threads, 4, tiled) == (80 if tiled else 0)   # 13 x 77 -> 80
+    floor_rows = linear._panel_rows(1024, 16000, 512, threads, 4, tiled)   # the floor: 209 rows fit
+    assert linear.PANEL_FLOOR_BYTES // ((16000 + (threads + 1) * 512) * 4) == 209
+    assert floor_rows == (208 if tiled else 205) >= min_rows   # 5 panels
+    # 109 fit: 10 panels of 103, not 9 + 43 rows; tiled: 11 of 96 (the last 64), not 94 rows in 96 lanes
+    assert linear._panel_rows(1024, 32000, 512, threads, 4, tiled) == (96 if tiled else 103)
+    assert linear._panel_rows(1000, 32000, 512, threads, 4, tiled) == (96 if tiled else 100)   # 11 x 91 -> 96
+    assert linear._panel_rows(1024, 50257, 512, threads, 4, tiled) == (64 if tiled else 0)   # 70 fit
     assert linear._panel_rows(200, 10, 4, threads, 4, tiled) == 200   # every row fits one panel (not 208)
     huge = linear._panel_rows(10**6, 50_000, 64, threads, 4, tiled)
     assert huge * (50_000 + (threads + 1) * 64) * 4 <= linear.PANEL_BYTES

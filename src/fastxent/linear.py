@@ -56,8 +56,13 @@ BLOCK_CLASSES_TILED = 512
 # With fx_gemm.h's blocking and edges now, 204-row panels at 2048 x 1024 x
 # 128256 took 8.9-9.0 s against 9.2-9.8 s for the unfused route (medians of
 # alternating calls).
+# The floor: at 1024 x 512 x 32000 float32, 2 threads (fused calls alone,
+# shuffled order, one process, 2026-11-25), panels of 80 / 96 / 112 rows
+# (12 / 14 / 16 MiB floors) took 0.541 / 0.529 / 0.529 s (medians of 30),
+# 0.558 / 0.546 / 0.544 (of 20; 128 rows 0.543): 96 rows buy the 2 %, and
+# 14 MiB is 3.7 % of PyTorch's temporaries there, 12 MiB 3.1 %.
 PANEL_BYTES = 256 << 20
-PANEL_FLOOR_BYTES = 12 << 20
+PANEL_FLOOR_BYTES = 14 << 20
 MIN_PANEL_ROWS = 96
 MIN_PANEL_ROWS_TILED = 64
 # 1/40 of the logits: with the gradients and BLAS's own pack buffers (a
@@ -112,7 +117,7 @@ def linear_cross_entropy_and_grad(x, weight, labels, bias=None, *, ignore_index=
     rows not ignored; "none": of the sum of the per-row losses).  Extra
     memory, besides the gradients: a panel of rows x classes logits, and a
     panel rows x hidden slice of dx per thread, together at most 1/40 of
-    the whole logits' size (or 12 MiB, or 256 MiB, see _panel_rows) plus
+    the whole logits' size (or 14 MiB, or 256 MiB, see _panel_rows) plus
     O(rows), never O(rows x classes).  The compute is three
     matrix products of the head's size (logits, dx, dweight), like a path
     that stores the logits; when even a 96-row panel does not fit that
