@@ -62,11 +62,11 @@ beyond typed memoryviews; validation and defaults live in fastxent/.
 """
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
-from libc.math cimport log
+from libc.math cimport exp, log
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
-from fx_rows cimport row_lse_partial, row_sum, fx_lse_merge
+from fx_rows cimport row_lse_partial, row_exps, row_sum, fx_lse_merge
 
 cdef char *TRANS = b'T'
 cdef char *NO_TRANS = b'N'
@@ -82,6 +82,8 @@ cdef extern from "fx_linear.h" nogil:
                        double prob_scale, double shift, double inv_cap)
     void fx_grad_row_d(double *s, Py_ssize_t n, double max, double log_sum,
                        double prob_scale, double shift, double inv_cap)
+    void fx_grad_row_exps_f(float *s, Py_ssize_t n, double scale, double shift)
+    void fx_grad_row_exps_d(double *s, Py_ssize_t n, double scale, double shift)
 
 cdef extern from "fx_gemm.h" nogil:
     int FX_GEMM        # 1: this build has the register-tiled products
@@ -146,6 +148,9 @@ cdef struct Problem:
     void *xt             # tiled: the panel sweep's (n_hidden, ld_xt), the next panel's x
                          # transposed; the forward's (threads x n_hidden, ld_xt), one block's per thread
     Py_ssize_t ld_xt
+    double *block_max    # panel sweep without soft-capping: (n_groups x group_blocks, block_rows),
+                         # the max of each block's row (the panel keeps exps, see forward_block); else NULL
+    int group_blocks     # blocks of classes a group holds at most
 
 
 cdef struct Slots:
@@ -228,27 +233,35 @@ cdef void clear_slots(const Slots *slots, int group, Py_ssize_t first, Py_ssize_
         i += 1
 
 
-cdef void forward_block(const Problem *pb, const floating *block, int ld,
+cdef void forward_block(const Problem *pb, floating *block, int ld,
                         Py_ssize_t r0, int n_rows, Py_ssize_t c0, int n_classes, index_t *kind,
                         const Slots *slots, int group, Py_ssize_t slot0,
-                        double *target) noexcept nogil:   # OUT (n_rows,) target logits of rows r0...
+                        double *target,        # OUT (n_rows,) target logits of rows r0...
+                        double *block_max      # NULL, or OUT (n_rows,): the rows' maxima, and the
+                        ) noexcept nogil:      # block's logits become exp(logit - its row's max)
     """Merges the block's rows into slots (group, slot0 + r) and takes the
-    target logits that fall in it."""
+    target logits that fall in it.  With block_max, the exps are kept for
+    grad_block, which then needs a multiply per value, not a second exp
+    (the panel sweep without soft-capping, whose slope needs the logits)."""
     cdef int r
     cdef Py_ssize_t slot
     cdef long long label
-    cdef double block_max, block_sum
-    cdef const floating *s
+    cdef double row_max, row_sum_exp
+    cdef floating *s
     for r in range(n_rows):
         s = block + <Py_ssize_t>r * ld
         slot = group * slots.stride + slot0 + r
-        row_lse_partial(s, n_classes, &block_max, &block_sum)
-        fx_lse_merge(&slots.max[slot], &slots.sum[slot], block_max, block_sum)
         if slots.logit_sum != NULL:
             slots.logit_sum[slot] += row_sum(s, n_classes)
         label = label_of(pb, r0 + r, kind)
         if not ignored(pb, label) and c0 <= label < c0 + n_classes:
             target[r] = s[label - c0]
+        if block_max != NULL:
+            row_sum_exp = row_exps(s, n_classes, &row_max)
+            block_max[r] = row_max
+        else:
+            row_lse_partial(s, n_classes, &row_max, &row_sum_exp)
+        fx_lse_merge(&slots.max[slot], &slots.sum[slot], row_max, row_sum_exp)
 
 
 cdef double finish_rows(const Problem *pb, Py_ssize_t r0, Py_ssize_t n_rows, index_t *kind,
@@ -287,12 +300,13 @@ cdef double finish_rows(const Problem *pb, Py_ssize_t r0, Py_ssize_t n_rows, ind
 
 cdef void grad_block(const Problem *pb, floating *block, int ld,
                      Py_ssize_t r0, int n_rows, Py_ssize_t c0, int n_classes, index_t *kind,
-                     const double *row_max, const double *log_sum   # IN (n_rows,) of rows r0...
+                     const double *row_max, const double *log_sum,   # IN (n_rows,) of rows r0...
+                     const double *block_max   # NULL, or IN (n_rows,): the block holds exps (forward_block)
                      ) noexcept nogil:
-    """The block's logits, in place, become G (see the design note, c)."""
+    """The block's logits (or exps), in place, become G (see the design note, c)."""
     cdef int r
     cdef long long label
-    cdef double lse, cap_slope, t
+    cdef double lse, cap_slope, t, prob_scale
     cdef double inv_cap = 1.0 / pb.softcap if pb.softcap != 0.0 else 0.0
     cdef double shift = pb.grad_scale * pb.smoothing / pb.n_classes
     cdef double target_scale = pb.grad_scale * (1.0 - pb.smoothing)
@@ -308,12 +322,18 @@ cdef void grad_block(const Problem *pb, floating *block, int ld,
         if inv_cap != 0.0 and c0 <= label < c0 + n_classes:
             t = s[label - c0] * inv_cap
             cap_slope = 1.0 - t * t
-        if floating is float:
-            fx_grad_row_f(s, n_classes, row_max[r], log_sum[r],
-                          pb.grad_scale * (1.0 + 2.0 * pb.z_loss * lse), shift, inv_cap)
+        prob_scale = pb.grad_scale * (1.0 + 2.0 * pb.z_loss * lse)
+        if block_max != NULL:
+            # exp(logit - lse) = exp(logit - block max) * exp((block max - row max) - log_sum)
+            prob_scale = prob_scale * exp((block_max[r] - row_max[r]) - log_sum[r])
+            if floating is float:
+                fx_grad_row_exps_f(s, n_classes, prob_scale, shift)
+            else:
+                fx_grad_row_exps_d(s, n_classes, prob_scale, shift)
+        elif floating is float:
+            fx_grad_row_f(s, n_classes, row_max[r], log_sum[r], prob_scale, shift, inv_cap)
         else:
-            fx_grad_row_d(s, n_classes, row_max[r], log_sum[r],
-                          pb.grad_scale * (1.0 + 2.0 * pb.z_loss * lse), shift, inv_cap)
+            fx_grad_row_d(s, n_classes, row_max[r], log_sum[r], prob_scale, shift, inv_cap)
         if c0 <= label < c0 + n_classes:
             s[label - c0] = s[label - c0] - <floating>(target_scale * cap_slope)
 
@@ -392,7 +412,7 @@ cdef void forward_tile(const Problem *pb, int row_group, int class_group, index_
         while c0 < cls_hi:
             nc = <int>min(<Py_ssize_t>pb.block_classes, cls_hi - c0)
             logits_block(pb, r0, nr, c0, nc, scratch, nc, xt)
-            forward_block(pb, scratch, nc, r0, nr, c0, nc, kind, slots, class_group, r0, target + r0)
+            forward_block(pb, scratch, nc, r0, nr, c0, nc, kind, slots, class_group, r0, target + r0, NULL)
             c0 += nc
         r0 += nr
 
@@ -416,7 +436,7 @@ cdef void backward_tile(const Problem *pb, int row_group, int class_group, index
         while r0 < row_hi:
             nr = <int>min(<Py_ssize_t>pb.block_rows, row_hi - r0)
             logits_block(pb, r0, nr, c0, nc, scratch, nc, NULL)
-            grad_block(pb, scratch, nc, r0, nr, c0, nc, kind, row_max + r0, log_sum + r0)
+            grad_block(pb, scratch, nc, r0, nr, c0, nc, kind, row_max + r0, log_sum + r0, NULL)
             weight_grad_block(pb, scratch, nc, r0, nr, c0, nc, dweight, dbias)
             input_grad_block(pb, scratch, nc, r0, nr, c0, nc, dx)
             r0 += nr
@@ -468,18 +488,25 @@ cdef void panel_group(const Problem *pb, int group, index_t *kind, const Slots *
     # the products' narrow path (fx_gemm.h) or a BLAS call below its speed
     cdef Py_ssize_t n_blocks = (cls_hi - c0 + pb.block_classes - 1) // pb.block_classes
     cdef Py_ssize_t block = (cls_hi - c0 + n_blocks - 1) // n_blocks if n_blocks else 0
+    # the block's row maxima (done rows' are read before next rows' replace them)
+    cdef double *block_max = NULL
+    if pb.block_max != NULL:
+        block_max = pb.block_max + <Py_ssize_t>group * pb.group_blocks * pb.block_rows
     if next_rows:
         clear_slots(slots, group, 0, next_rows)
     while c0 < cls_hi:
         nc = <int>min(block, cls_hi - c0)
         if done_rows:
-            grad_block(pb, panel + c0, ld, done_r0, done_rows, c0, nc, kind, row_max, log_sum)
+            grad_block(pb, panel + c0, ld, done_r0, done_rows, c0, nc, kind, row_max, log_sum, block_max)
             weight_grad_block(pb, panel + c0, ld, done_r0, done_rows, c0, nc, dweight, dbias)
             input_grad_block(pb, panel + c0, ld, 0, done_rows, c0, nc, dx_part)
         if next_rows:
             logits_block(pb, next_r0, next_rows, c0, nc, panel + c0, ld, <const floating *>pb.xt)
-            forward_block(pb, panel + c0, ld, next_r0, next_rows, c0, nc, kind, slots, group, 0, target)
+            forward_block(pb, panel + c0, ld, next_r0, next_rows, c0, nc, kind, slots, group, 0, target,
+                          block_max)
         c0 += nc
+        if block_max != NULL:
+            block_max += pb.block_rows
 
 
 cdef double panel_sweep(const Problem *pb, index_t *kind, const Slots *slots,
@@ -563,6 +590,8 @@ def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one 
                 bint panels,                      # the panel sweep (gradients only)
                 int block_classes,                # panel sweep: classes per gemm
                 double[:, :, ::1] partials,       # (3, n_groups, n_rows, or panel_rows for panels)
+                double[:, ::1] block_max,         # panel sweep without softcap: (n_groups x the most
+                                                  # blocks of classes a group holds, panel_rows); else None
                 int n_threads):
     """Fills loss and stats (and the gradients when dx is given); returns
     the sum of the per-row losses, summed serially in row order (the same
@@ -610,6 +639,11 @@ def linear_xent(const floating[:, :] x,           # IN  (n_rows, n_hidden), one 
     pb.tiled = tiled(x_row_major, weight_row_major, pb.n_hidden)
     pb.xt = NULL
     pb.ld_xt = 0
+    pb.block_max = NULL
+    pb.group_blocks = 0
+    if panels and block_max is not None and softcap == 0.0:
+        pb.block_max = &block_max[0, 0]
+        pb.group_blocks = <int>(block_max.shape[0] // pb.n_groups)
     if pb.tiled and xt is not None:
         pb.xt = &xt[0, 0]
         pb.ld_xt = xt.shape[1]

@@ -49,6 +49,20 @@ static void FX_FN(fx_grad_row)(FX_T *s, Py_ssize_t n, double max, double log_sum
     }
 }
 
+/*
+ * fx_grad_row without the soft cap for a row kept as exps e[j] = exp(s[j] -
+ * m_b) (fx_exp_row, m_b the block's max): exp(s[j] - lse) = e[j] exp(m_b -
+ * lse), so  s[j] <- scale * e[j] - shift  with scale = prob_scale *
+ * exp(m_b - lse): one multiply per value instead of an exp.
+ */
+static void FX_FN(fx_grad_row_exps)(FX_T *s, Py_ssize_t n, double scale, double shift)
+{
+    const FX_T a = (FX_T)scale, b = (FX_T)shift;
+    Py_ssize_t j;
+    for (j = 0; j < n; j++)
+        s[j] = a * s[j] - b;
+}
+
 #undef FX_FN
 #undef FX_CAT
 #undef FX_CAT_

@@ -6,6 +6,8 @@ from cython cimport floating
 cdef extern from "fx_rows.h" nogil:
     void fx_lse_partial_f(const float *x, Py_ssize_t n, double *max_out, double *sum_out)
     void fx_lse_partial_d(const double *x, Py_ssize_t n, double *max_out, double *sum_out)
+    double fx_exp_row_f(float *x, Py_ssize_t n, double *max_out)
+    double fx_exp_row_d(double *x, Py_ssize_t n, double *max_out)
     double fx_row_sum_f(const float *x, Py_ssize_t n)
     double fx_row_sum_d(const double *x, Py_ssize_t n)
     double fx_row_mean_f(const float *x, Py_ssize_t n)
@@ -26,6 +28,13 @@ cdef inline void row_lse_partial(const floating *x, Py_ssize_t n, double *max_ou
         fx_lse_partial_f(x, n, max_out, sum_out)
     else:
         fx_lse_partial_d(x, n, max_out, sum_out)
+
+
+cdef inline double row_exps(floating *x, Py_ssize_t n, double *max_out) noexcept nogil:
+    if floating is float:
+        return fx_exp_row_f(x, n, max_out)
+    else:
+        return fx_exp_row_d(x, n, max_out)
 
 
 cdef inline double row_sum(const floating *x, Py_ssize_t n) noexcept nogil:

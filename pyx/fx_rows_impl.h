@@ -28,18 +28,28 @@ FX_INLINE FX_T FX_FN(fx_chunk_max)(const FX_T *x, Py_ssize_t n)
 }
 
 /* sum of exp(x[j] - shift) over x[0:n], in the row's precision per lane;
-   a chunk is short (FX_CHUNK), the running total is double */
-FX_INLINE double FX_FN(fx_chunk_sumexp)(const FX_T *x, Py_ssize_t n, FX_T shift)
+   a chunk is short (FX_CHUNK), the running total is double.  store: the
+   exps also replace x's values (inlined with a constant, the test goes
+   away; x is written through one pointer, so the loop needs no alias check) */
+FX_INLINE double FX_FN(fx_chunk_sumexp)(FX_T *x, Py_ssize_t n, FX_T shift, const int store)
 {
-    FX_T acc[FX_LANES];
+    FX_T acc[FX_LANES], e;
     Py_ssize_t j = 0, l;
     double total = 0.0;
     for (l = 0; l < FX_LANES; l++) acc[l] = 0;
     for (; j + FX_LANES <= n; j += FX_LANES)
-        for (l = 0; l < FX_LANES; l++)
-            acc[l] += FX_EXP(x[j + l] - shift);
-    for (; j < n; j++)
-        total += FX_EXP(x[j] - shift);
+        for (l = 0; l < FX_LANES; l++) {
+            e = FX_EXP(x[j + l] - shift);
+            if (store)
+                x[j + l] = e;
+            acc[l] += e;
+        }
+    for (; j < n; j++) {
+        e = FX_EXP(x[j] - shift);
+        if (store)
+            x[j] = e;
+        total += e;
+    }
     for (l = 0; l < FX_LANES; l++) total += acc[l];
     return total;
 }
@@ -69,10 +79,32 @@ static void FX_FN(fx_lse_partial)(const FX_T *x, Py_ssize_t n, double *max_out, 
         }
         /* while every value so far is -inf (or NaN), shift by 0: the -infs
            then add exp(-inf) = 0 and a NaN still adds NaN */
-        s += FX_FN(fx_chunk_sumexp)(x + c, len, m == -INFINITY ? (FX_T)0 : m);
+        s += FX_FN(fx_chunk_sumexp)((FX_T *)x + c, len, m == -INFINITY ? (FX_T)0 : m, 0);   /* reads only */
     }
     *max_out = (double)m;
     *sum_out = s;
+}
+
+/*
+ * fx_lse_partial's pair for a row that is then kept as its exps: *max_out is
+ * the row's max and x[j] becomes exp(x[j] - max) in place; returns their sum
+ * (the same lanes as fx_lse_partial).  Two reads of the row, not one: meant
+ * for a row in L1 or L2 (a block of the fused linear kernel's panel, which
+ * turns the exps into the gradient with a multiply, fx_grad_row_exps,
+ * instead of a second exp).  Special values as fx_lse_partial; a row of
+ * only -inf becomes zeros.
+ */
+static double FX_FN(fx_exp_row)(FX_T *x, Py_ssize_t n, double *max_out)
+{
+    FX_T m = FX_FN(fx_chunk_max)(x, n);
+    double s = 0.0;
+    Py_ssize_t c;
+    for (c = 0; c < n; c += FX_CHUNK) {
+        Py_ssize_t len = n - c < FX_CHUNK ? n - c : FX_CHUNK;
+        s += FX_FN(fx_chunk_sumexp)(x + c, len, m == -INFINITY ? (FX_T)0 : m, 1);
+    }
+    *max_out = (double)m;
+    return s;
 }
 
 /* sum of x[0:n] in double (label smoothing needs the row's sum of logits) */

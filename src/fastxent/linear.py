@@ -57,7 +57,7 @@ BLOCK_CLASSES_TILED = 512
 # 128256 took 8.9-9.0 s against 9.2-9.8 s for the unfused route (medians of
 # alternating calls).
 # The floor: at 1024 x 512 x 32000 float32, 2 threads (fused calls alone,
-# shuffled order, one process, 2026-11-25), panels of 80 / 96 / 112 rows
+# shuffled order, one process, 2026-11-24), panels of 80 / 96 / 112 rows
 # (12 / 14 / 16 MiB floors) took 0.541 / 0.529 / 0.529 s (medians of 30),
 # 0.558 / 0.546 / 0.544 (of 20; 128 rows 0.543): 96 rows buy the 2 %, and
 # 14 MiB is 3.7 % of PyTorch's temporaries there, 12 MiB 3.1 %.
@@ -300,7 +300,7 @@ def _run(a):
     stats = np.empty((2, n_rows), dtype=np.float64)
     tiled = kernels.linear.tiled_products(a["x_layout"][0], a["weight_layout"][0], n_hidden)
     panel_rows = _panel_rows(n_rows, n_classes, n_hidden, threads, dtype.itemsize, tiled) if a["want_grad"] else 0
-    dx_parts = xt = None
+    dx_parts = xt = block_max = None
     if panel_rows:
         scratch = np.empty((1, panel_rows, n_classes), dtype=dtype)
         dx_parts = np.empty((threads, panel_rows, n_hidden), dtype=dtype)
@@ -308,6 +308,10 @@ def _run(a):
             xt = _transposed_rows(n_hidden, panel_rows, dtype)
         n_groups = _panel_groups(threads, n_classes)
         partials = np.empty((3, n_groups, panel_rows), dtype=np.float64)
+        if a["softcap"] is None:
+            # the panel keeps exps and each block's row maxima (pyx/_linear.pyx, forward_block)
+            group_blocks = -(-(-(-n_classes // n_groups)) // BLOCK_CLASSES)
+            block_max = np.empty((n_groups * group_blocks, panel_rows), dtype=np.float64)
     else:
         # the forward with fx_gemm.h's products: blocks of fewer rows, each
         # transposed once per thread into its slice of xt (see BLOCK_ROWS_TILED)
@@ -331,7 +335,7 @@ def _run(a):
             x, *a["x_layout"], weight, *a["weight_layout"], a["bias"], a["labels"],
             ignore_index is not None, v.check_ignore_index(ignore_index),
             a["smoothing"], a["z_loss"], a["softcap"] or 0.0, loss_rows, stats, dx, dweight, dbias,
-            grad_scale, scratch, dx_parts, xt, bool(panel_rows), BLOCK_CLASSES, partials, threads)
+            grad_scale, scratch, dx_parts, xt, bool(panel_rows), BLOCK_CLASSES, partials, block_max, threads)
     loss = reduce_rows(loss_rows, a["reduction"], denominator, dtype, total)
     lse = (stats[0] + stats[1]).astype(dtype)
     if dbias is not None:
