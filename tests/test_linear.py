@@ -159,26 +159,27 @@ def test_group_policy():
 
 @pytest.mark.parametrize("tiled", [False, True])
 def test_panel_policy(tiled):
-    """The panel, the threads' dx slices and x's transposed panel fit 1/40 of
-    the logits (or the floor, or the cap); thinner than MIN_PANEL_ROWS (64
+    """The panel, the threads' dx slices and x's transposed panel fit 1/32 of
+    the logits (or the floor, or the cap); thinner than MIN_PANEL_ROWS (32
     rows when the products are fx_gemm.h's, which pack nothing), the tile
     sweep is used."""
     min_rows = linear.MIN_PANEL_ROWS_TILED if tiled else linear.MIN_PANEL_ROWS
     n_rows, n_classes, n_hidden, threads = 8192, 128256, 1024, 2
     row_bytes = (n_classes + (threads + 1) * n_hidden) * 4
-    most = n_rows * n_classes * 4 // linear.PANEL_FRACTION // row_bytes   # 204 rows fit 1/40 of the logits
+    most = n_rows * n_classes * 4 // linear.PANEL_FRACTION // row_bytes   # 255 rows fit 1/32 of the logits
     rows = linear._panel_rows(n_rows, n_classes, n_hidden, threads, 4, tiled)
     assert min_rows <= rows <= most
     n_panels = -(-n_rows // rows)
     if tiled:
-        # whole vectors of 16 floats: 192 rows fit, 43 panels of 192 rows (the last 128)
-        assert n_panels == -(-n_rows // (most // 16 * 16)) == 43 and rows == 192
+        # whole vectors of 16 floats: 240 rows fit, 35 panels of 240 rows (the last 32)
+        assert n_panels == -(-n_rows // (most // 16 * 16)) == 35 and rows == 240
     else:
-        # as few panels as the budget allows (41), of equal rows: 200, 200, ..., 192
-        assert n_panels == -(-n_rows // most) == 41 and rows == 200
-    assert linear._panel_rows(n_rows, n_classes, n_hidden, threads, 8, tiled) == 200   # 8 doubles a vector
-    assert linear._panel_rows(2048, n_classes, n_hidden, threads, 4, tiled) == 0   # 50 rows: tiles
-    assert linear._panel_rows(3200, n_classes, n_hidden, threads, 4, tiled) == (64 if tiled else 0)   # 78 fit
+        # as few panels as the budget allows (33), of equal rows: 249, 249, ..., 224
+        assert n_panels == -(-n_rows // most) == 33 and rows == 249
+    assert linear._panel_rows(n_rows, n_classes, n_hidden, threads, 8, tiled) == (248 if tiled else 249)   # 8 doubles a vector
+    assert linear._panel_rows(2048, n_classes, n_hidden, threads, 4, tiled) == (48 if tiled else 0)   # 62 fit
+    assert linear._panel_rows(1536, n_classes, n_hidden, threads, 4, tiled) == (32 if tiled else 0)   # 46 fit: 32 in vectors
+    assert linear._panel_rows(1024, n_classes, n_hidden, threads, 4, tiled) == 0   # 28 fit (the floor): 16 in vectors
     floor_rows = linear._panel_rows(1024, 16000, 512, threads, 4, tiled)   # the floor: 209 rows fit
     assert linear.PANEL_FLOOR_BYTES // ((16000 + (threads + 1) * 512) * 4) == 209
     assert floor_rows == (208 if tiled else 205) >= min_rows   # 5 panels
@@ -391,7 +392,7 @@ MEMORY_SCRIPT = textwrap.dedent("""
 def test_extra_memory_is_a_small_fraction_of_the_logits():
     """8192 x 16384 float32 logits would take 512 MiB; the fused call's extra
     peak memory, counting its outputs (dweight 2 MiB, dx 1 MiB), the
-    forward's scratch blocks (2 x 4 MiB), the gradient's panel (1/40 of the
+    forward's scratch blocks (2 x 4 MiB), the gradient's panel (1/32 of the
     logits) and BLAS's pack buffers, stays under 5 % of that."""
     result = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True,
                             check=True, timeout=120)
