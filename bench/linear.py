@@ -12,9 +12,11 @@ Cases, each in a fresh subprocess (so its peak memory is its own):
 "x torch" and "x unfused" are time ratios to those cases at the same size.
 float32, no bias, mean reduction, the same thread count everywhere
 (torch.set_num_threads, n_threads, numpy's BLAS threads).  time = median of
-the timed calls (small: 5 after one warm-up call; large: one call, no
-warm-up: a call takes minutes on 2 cores, and a first call's page faults are
-then a small part of it), pooled over --rounds fresh processes per case
+the timed calls (small: 5 after one warm-up call; large: one after one
+warm-up call: a fresh process's first call also waits for the OS to
+assemble huge pages for its new arrays, measured 0.7-1.2 s of 8-9 s at
+1920 x 1024 x 128256, and gone when 1 GiB had been touched before; the
+calls a training loop repeats do not pay it), pooled over --rounds fresh processes per case
 run in turns (torch, unfused, fused, torch, ...); extra peak (the largest of
 the rounds) = VmHWM minus RSS once the inputs exist (the peak is reset first through /proc/self/clear_refs), so it
 counts every temporary and the gradients themselves.  The large size runs the
@@ -165,7 +167,7 @@ def main():
     parser.add_argument("--sizes", default="small,large")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--reps", type=int, default=0, help="timed calls (default: 5, large: 1)")
-    parser.add_argument("--warmup", type=int, default=-1, help="warm-up calls (default: 1, large: 0)")
+    parser.add_argument("--warmup", type=int, default=1, help="warm-up calls (default: 1)")
     parser.add_argument("--modes", default=",".join(MODES), help="fwd, fwdbwd or both (default)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="fresh processes per case, the cases taking turns; time = median of all their calls")
@@ -189,7 +191,6 @@ def main():
     for name in args.sizes.split(","):
         shape = SIZES[name]
         reps = args.reps or (1 if name == "large" else 5)
-        warmup = args.warmup if args.warmup >= 0 else (0 if name == "large" else 1)
         peer_rows = fitting_rows(shape)
         runs = [((peer_rows,) + shape[1:], impl) for impl in IMPLS]
         if peer_rows != shape[0]:
@@ -201,7 +202,7 @@ def main():
             results = {}
             for _ in range(args.rounds):
                 for case_shape, impl in runs:
-                    result = launch(impl, mode, case_shape, args.threads, reps, warmup)
+                    result = launch(impl, mode, case_shape, args.threads, reps, args.warmup)
                     pooled = results.setdefault((case_shape, impl), {"times": [], "cpu": [], "extra": []})
                     for key in ("times", "cpu"):
                         pooled[key] += result[key]
