@@ -37,9 +37,12 @@ c) Gradient: G = dloss/dlogits = scale * (softmax * (1 + 2 z lse)
      dweight_blk += G_blk^T . X_(k-1) and dx_(k-1) += G_blk . W_blk, then
      computes panel k's logits over the same columns while W_blk is still
      in the cache.  After the step, panel k's rows get their lse (serial)
-     and panel k - 1's dx is complete.  No two threads share dweight rows
-     (class groups); each thread adds its dx into its own
-     (panel rows x hidden) slice, summed into dx after the step.  Three
+     and panel k - 1's dx is complete.  Without soft-capping (whose
+     slope needs the logits themselves) the forward leaves each block row
+     as exp(logit - that row's block max), with the max beside it, so G
+     costs a multiply per value instead of a second exp.  No two threads
+     share dweight rows (class groups); each thread adds its dx into its
+     own (panel rows x hidden) slice, summed into dx after the step.  Three
      gemms of the head's size, like a path that stores the logits, and one
      pass over weight and dweight per panel.
    - Tile sweep (panels too thin to keep gemm efficient): the forward

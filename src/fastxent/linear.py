@@ -67,14 +67,15 @@ MIN_PANEL_ROWS = 96
 # With fx_gemm.h's products now, at 1920 x 1024 x 128256 float32 (2
 # threads, 2026-11-24, seconds): the tile sweep 10.7, panels of 16 / 32 /
 # 48 / 64 / 192 rows 11.5-12.0 / 9.8 / 8.1-8.3 / 7.7 / 7.4, the unfused
-# route 8.4-8.8.  So panels from 32 rows, and 1/32 of the logits (a 1/40
-# share held 46 rows there, 32 in whole vectors: the tile sweep was taken,
-# 1.25x the unfused route's time).
+# route 8.4-8.8; at 1024 rows, the tile sweep 5.7, 32-row panels 5.1,
+# unfused 4.8.  So panels from 32 rows, and 1/30 of the logits (a 1/40
+# share held 46 rows at 1920, 32 in whole vectors, and at 1024 rows the
+# 14 MiB floor's 27 rows are 16: both took the tile sweep).
 MIN_PANEL_ROWS_TILED = 32
-# 1/32 of the logits: with the gradients and BLAS's own pack buffers (a
+# 1/30 of the logits: with the gradients and BLAS's own pack buffers (a
 # few MiB per thread) the extra peak stays under 5 % of the logits' size
 # from a few hundred MiB of logits up (tests/test_linear.py checks it at 512 MiB).
-PANEL_FRACTION = 32
+PANEL_FRACTION = 30
 
 
 def linear_cross_entropy(x, weight, labels, bias=None, *, ignore_index=None, label_smoothing=0.0,
@@ -122,7 +123,7 @@ def linear_cross_entropy_and_grad(x, weight, labels, bias=None, *, ignore_index=
     The gradients are of the reduced loss ("mean": divided by the number of
     rows not ignored; "none": of the sum of the per-row losses).  Extra
     memory, besides the gradients: a panel of rows x classes logits, and a
-    panel rows x hidden slice of dx per thread, together at most 1/32 of
+    panel rows x hidden slice of dx per thread, together at most 1/30 of
     the whole logits' size (or 14 MiB, or 256 MiB, see _panel_rows) plus
     O(rows), never O(rows x classes).  The compute is three
     matrix products of the head's size (logits, dx, dweight), like a path
