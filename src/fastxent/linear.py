@@ -319,8 +319,9 @@ def _run(a):
         partials = np.empty((3, n_groups, panel_rows), dtype=np.float64)
         if a["softcap"] is None:
             # the panel keeps exps and each block's row maxima (pyx/_linear.pyx, forward_block);
-            # a group holds at most ceil(classes / groups) classes, cut into blocks as panel_group does
-            group_blocks = -(-(-(-n_classes // n_groups)) // BLOCK_CLASSES)
+            # as panel_group cuts them: a group's classes (at most), then its blocks
+            group_classes = -(-n_classes // n_groups)
+            group_blocks = -(-group_classes // BLOCK_CLASSES)
             block_max = np.empty((n_groups * group_blocks, panel_rows), dtype=np.float64)
     else:
         # the forward with fx_gemm.h's products: blocks of fewer rows, each
