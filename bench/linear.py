@@ -12,11 +12,18 @@ Cases, each in a fresh subprocess (so its peak memory is its own):
 "x torch" and "x unfused" are time ratios to those cases at the same size.
 float32, no bias, mean reduction, the same thread count everywhere
 (torch.set_num_threads, n_threads, numpy's BLAS threads).  time = median of
-the timed calls (small: 5 after one warm-up call; large: one after one
-warm-up call: a fresh process's first call also waits for the OS to
-assemble huge pages for its new arrays, measured 0.7-1.2 s of 8-9 s at
-1920 x 1024 x 128256, and gone when 1 GiB had been touched before; the
-calls a training loop repeats do not pay it), pooled over --rounds fresh processes per case
+the timed calls, after warm-up calls (small: 5 after two; large: one
+after one).  The warm-up keeps out what only a fresh process's first calls
+pay, which the calls a training loop repeats do not: at the small size,
+glibc's malloc serves the fused call's 12 MiB panel by mmap in the first
+call and, its mmap threshold raised by that free, from a newly grown heap
+in the second (2,800 page faults, against 1,340 from the third call on).
+Measured 2026-11-24 in 6 fresh processes, one warm-up call each: fused
+calls 1, 2, 3 took 0.566, 0.534, 0.523 s (means), then 0.522-0.527; the
+unfused route 0.533-0.558 from the first.  At the large size the first call
+waits for the OS to assemble huge pages for its new arrays (0.7-1.2 s of
+8-9 s at 1920 x 1024 x 128256, gone when 1 GiB had been touched before).
+Times are pooled over --rounds fresh processes per case
 run in turns (torch, unfused, fused, torch, ...); extra peak (the largest of
 the rounds) = VmHWM minus RSS once the inputs exist (the peak is reset first through /proc/self/clear_refs), so it
 counts every temporary and the gradients themselves.  The large size runs the
@@ -167,7 +174,7 @@ def main():
     parser.add_argument("--sizes", default="small,large")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--reps", type=int, default=0, help="timed calls (default: 5, large: 1)")
-    parser.add_argument("--warmup", type=int, default=1, help="warm-up calls (default: 1)")
+    parser.add_argument("--warmup", type=int, default=-1, help="warm-up calls (default: 2, large: 1)")
     parser.add_argument("--modes", default=",".join(MODES), help="fwd, fwdbwd or both (default)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="fresh processes per case, the cases taking turns; time = median of all their calls")
@@ -191,6 +198,7 @@ def main():
     for name in args.sizes.split(","):
         shape = SIZES[name]
         reps = args.reps or (1 if name == "large" else 5)
+        warmup = args.warmup if args.warmup >= 0 else (1 if name == "large" else 2)
         peer_rows = fitting_rows(shape)
         runs = [((peer_rows,) + shape[1:], impl) for impl in IMPLS]
         if peer_rows != shape[0]:
@@ -202,10 +210,12 @@ def main():
             results = {}
             for _ in range(args.rounds):
                 for case_shape, impl in runs:
-                    result = launch(impl, mode, case_shape, args.threads, reps, args.warmup)
-                    pooled = results.setdefault((case_shape, impl), {"times": [], "cpu": [], "extra": []})
+                    result = launch(impl, mode, case_shape, args.threads, reps, warmup)
+                    pooled = results.setdefault((case_shape, impl),
+                                                {"times": [], "cpu": [], "extra": [], "round_medians": []})
                     for key in ("times", "cpu"):
                         pooled[key] += result[key]
+                    pooled["round_medians"].append(statistics.median(result["times"]))
                     pooled["extra"].append(result["extra"])
                     pooled["loss"] = result["loss"]
             reference, unfused = {}, {}
@@ -225,6 +235,22 @@ def main():
                 cpu = statistics.median(result["cpu"])
                 print(f"| {case_shape} | {logits_mib:,.0f} | {impl} | {mode} | {seconds:.3f} | {cpu:.3f} | {ratio} | {own} | "
                       f"{extra / 2**20:,.1f} | {share} | {result['loss']:.6f} |", flush=True)
+            for case_shape in unfused:
+                print_rounds(results[(case_shape, "fused")]["round_medians"],
+                             results[(case_shape, "unfused")]["round_medians"], case_shape, mode)
+
+
+def print_rounds(fused, unfused, shape, mode):
+    """The fused / unfused time ratio round by round (each round's two
+    processes run back to back, so a slow spell of the shared machine falls
+    on both), and how many rounds the fused call was the faster in: with
+    ratios this close to 1, the pooled medians alone do not say whether
+    the difference is more than the machine's noise."""
+    ratios = sorted(f / u for f, u in zip(fused, unfused))
+    faster = sum(r < 1 for r in ratios)
+    print(f"fused / unfused per round, {shape} {mode}: median {statistics.median(ratios):.3f}, "
+          f"range {ratios[0]:.3f}-{ratios[-1]:.3f}; fused faster in {faster} of {len(ratios)} rounds",
+          flush=True)
 
 if __name__ == "__main__":
     main()
